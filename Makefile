@@ -1,0 +1,28 @@
+# Set-up is folded into every target: a fresh clone needs only `make train` or `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cnnlab-installed
+STORE := outputs/mlflow
+
+.PHONY: train test ui lint bench
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/cnnlab train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/pytest -q $(ARGS)
+
+ui: $(STAMP)
+	mkdir -p $(STORE)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STORE)/mlflow.db --host 127.0.0.1 --port 5000
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_default.py

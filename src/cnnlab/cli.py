@@ -1,0 +1,56 @@
+"""The `cnnlab` command: subcommands dispatch to their handlers; user errors print one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from cnnlab.errors import CnnlabError
+
+USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
+
+commands:
+  train [OVERRIDES...]   train and test one config (Hydra: -m for sweeps, --cfg job to print, --help for options)
+
+--debug shows full tracebacks (as does HYDRA_FULL_ERROR=1)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if debug:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, args = argv[0], argv[1:]
+    handler = COMMANDS.get(command)
+    if handler is None:
+        print(f"cnnlab: error: unknown command '{command}'; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return handler(args)
+    except CnnlabError as err:
+        if debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"cnnlab: error: {err}", file=sys.stderr)
+        return 1
+
+
+def train_command(args: list[str]) -> int:
+    from cnnlab.config import check_overrides, hydra_train_app
+
+    check_overrides(args)
+    # Hydra reads sys.argv; argv[0] also makes the run's command tag read "cnnlab train ...".
+    sys.argv = [str(Path(sys.argv[0]).with_name("cnnlab train")), *args]
+    hydra_train_app()
+    return 0
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": train_command}
+
+if __name__ == "__main__":
+    sys.exit(main())

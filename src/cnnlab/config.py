@@ -1,0 +1,99 @@
+"""Hydra wiring: where the configs live, the `train` app, and a pre-flight check that turns bad overrides into one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from cnnlab.errors import CnnlabError
+
+
+def _config_dir() -> Path:
+    """CNNLAB_CONFIG_DIR, else conf/ of the source checkout (the project installs editable from a clone)."""
+    configured = os.environ.get("CNNLAB_CONFIG_DIR")
+    return Path(configured).resolve() if configured else Path(__file__).resolve().parents[2] / "conf"
+
+
+CONFIG_DIR = _config_dir()
+CONFIG_NAME = "train"
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: the YAML files of conf/<group>/."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def config_groups() -> list[str]:
+    return sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir())
+
+
+def check_overrides(args: list[str]) -> None:
+    """Composes the config the command line asks for (the first job of a sweep) and fails in one line if it can't."""
+    parsed = get_args_parser().parse_args(args)
+    if parsed.help or parsed.hydra_help or parsed.cfg or parsed.info or parsed.shell_completion:
+        return
+    own = [o for o in parsed.overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        overrides = OverridesParser.create().parse_overrides(own)
+    except HydraException as err:
+        raise CnnlabError(f"cannot parse the overrides: {one_line(err)}") from err
+    groups = set(config_groups())
+    first_job: list[str] = []
+    for override in overrides:
+        if override.is_sweep_override() and not _is_listable(override):
+            continue  # a range for a sampling sweeper: nothing to check until it samples
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
+        if override.key_or_group in groups and not override.is_delete():
+            options = group_options(override.key_or_group)
+            for value in values:
+                if value is not None and str(value) not in options:
+                    raise CnnlabError(
+                        f"{override.key_or_group}={value} is not an option; valid choices: {', '.join(options)}"
+                    )
+        first = values[0] if override.is_sweep_override() else override.get_value_element_as_str()
+        first_job.append(f"{override.get_key_element()}={first}" if not override.is_delete() else override.input_line)
+    try:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            compose(CONFIG_NAME, overrides=first_job)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise CnnlabError(one_line(err)) from err
+
+
+def _is_listable(override) -> bool:
+    try:
+        iter(override.sweep_string_iterator())
+    except Exception:  # interval/range sweeps are not enumerable
+        return False
+    return True
+
+
+def one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    cause = err.__cause__
+    if cause is not None and str(cause) and str(cause) not in str(err):
+        text += f" ({' '.join(str(cause).split())})"
+    return text
+
+
+@hydra.main(config_path=str(CONFIG_DIR), config_name=CONFIG_NAME, version_base="1.3")
+def hydra_train_app(cfg: DictConfig) -> float | None:
+    """The Hydra entry point; returns the monitored metric's final value for sweepers."""
+    from cnnlab.train import train
+
+    try:
+        metrics = train(cfg)
+    except CnnlabError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"cnnlab: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return metrics.get(cfg.task.monitor.replace("val/", "test/"))

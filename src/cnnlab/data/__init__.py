@@ -1,0 +1,29 @@
+"""Data: the dataset registry (name -> LightningDataModule class) and the builder that reads a `data` config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+
+from cnnlab.data.digits import DigitsData
+from cnnlab.data.imagefolder import ImageFolderData
+from cnnlab.data.torchvision_sets import Cifar10Data, FashionMnistData, MnistData
+from cnnlab.registry import Registry, check_settings
+
+DATASETS: Registry[type[pl.LightningDataModule]] = Registry("data")
+DATASETS.add("digits", DigitsData)
+DATASETS.add("imagefolder", ImageFolderData)
+DATASETS.add("cifar10", Cifar10Data)
+DATASETS.add("mnist", MnistData)
+DATASETS.add("fashion_mnist", FashionMnistData)
+
+
+def build_data(settings: Mapping[str, Any]) -> pl.LightningDataModule:
+    """The DataModule named by settings["name"], constructed from the other keys."""
+    cls = DATASETS.get(settings["name"])
+    return cls(**check_settings(cls, dict(settings), "data"))
+
+
+__all__ = ["DATASETS", "build_data"]

@@ -1,0 +1,35 @@
+"""scikit-learn's digits: 1,797 real 8x8 handwritten digits shipped inside scikit-learn (no network)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from cnnlab.data.datasets import ImageArrayDataset
+from cnnlab.data.image_classification import ClassificationSplits, ImageClassificationData
+from cnnlab.data.splits import three_way_split
+
+
+class DigitsData(ImageClassificationData):
+    def __init__(self, *, val_fraction: float = 0.15, test_fraction: float = 0.15, split_seed: int = 0, **common) -> None:
+        super().__init__(**common)
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+
+    def describe(self) -> str:
+        return "digits"
+
+    def load_splits(self) -> ClassificationSplits:
+        digits = load_digits()
+        # Pixel values are 0..16; scale to uint8 so the image pipeline sees ordinary 8-bit grayscale.
+        images = np.round(digits.images * (255 / 16)).astype(np.uint8)[..., None]
+        train, val, test = three_way_split(digits.target, self.val_fraction, self.test_fraction, self.split_seed)
+        make = lambda idx, tf: ImageArrayDataset(images[idx], digits.target[idx], tf)  # noqa: E731
+        return ClassificationSplits(
+            train=make(train, self.train_transform),
+            val=make(val, self.eval_transform),
+            test=make(test, self.eval_transform),
+            class_names=[str(n) for n in digits.target_names],
+            channels=1,
+        )

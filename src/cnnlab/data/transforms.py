@@ -1,0 +1,43 @@
+"""albumentations pipelines from config: `augment` is a list of {TransformName: {kwargs}}."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import albumentations as A
+from albumentations.pytorch import ToTensorV2
+
+from cnnlab.errors import CnnlabError
+
+
+def build_transforms(
+    *,
+    augment: Sequence[Mapping[str, Any]] | None,
+    normalize: Mapping[str, Sequence[float]],
+    image_size: int | None,
+    train: bool,
+) -> A.Compose:
+    """Train pipeline: resize, augmentations, normalise, to tensor. Eval pipeline: the same without augmentations."""
+    steps: list[A.BasicTransform] = []
+    if image_size:
+        steps.append(A.Resize(image_size, image_size))
+    if train:
+        steps += [augmentation(item) for item in augment or ()]
+    steps += [A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0), ToTensorV2()]
+    return A.Compose(steps)
+
+
+def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:
+    """One albumentations transform from a one-key mapping such as {"HorizontalFlip": {"p": 0.5}}."""
+    if len(item) != 1:
+        raise CnnlabError(f"data.augment entries take one transform each, as {{Name: {{kwargs}}}}; got {dict(item)}")
+    (name, kwargs), = item.items()
+    cls = getattr(A, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
+        raise CnnlabError(f"data.augment: '{name}' is not an albumentations transform (see albumentations.ai/docs)")
+    try:
+        return cls(**(kwargs or {}))
+    except (TypeError, ValueError) as err:
+        message = str(err).splitlines()[0]
+        raise CnnlabError(f"data.augment: bad settings for {name}: {message}") from err

@@ -1,0 +1,81 @@
+"""The backbone registry: one entry per name a user can give as `backbone=`, built for the task that asks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from cnnlab.errors import CnnlabError
+from cnnlab.models.layers import ResizeInput
+from cnnlab.registry import Registry, check_settings
+
+# Settings every backbone config carries; the rest are the builder's own keyword arguments.
+COMMON_SETTINGS = ("name", "pretrained", "weights_path")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """What one backbone name can become.
+
+    classifier: builds an image classifier, called with keyword arguments in_channels, num_classes,
+        image_size and the backbone's own settings (plus pretrained/weights_path when `weights` is set).
+    min_size: smallest input side the classifier accepts; smaller images are upsampled to it in the model.
+    weights: where pretrained weights come from ("torchvision", "timm"), None when there are none.
+    """
+
+    classifier: Callable[..., nn.Module] | None = None
+    min_size: int = 1
+    weights: str | None = None
+
+
+BACKBONES: Registry[Backbone] = Registry("backbone")
+
+
+def backbones_for(task: str) -> list[str]:
+    """Names that can serve `task`, for listings and error messages."""
+    return [name for name in BACKBONES if _builder(BACKBONES.get(name), task) is not None]
+
+
+def build_classifier(
+    settings: Mapping[str, Any], *, in_channels: int, num_classes: int, image_size: tuple[int, int]
+) -> nn.Module:
+    """Builds the classifier named by settings["name"] for inputs of `in_channels` x `image_size`."""
+    name = settings["name"]
+    entry = require_backbone(name, "classification")
+    options = backbone_options(settings, entry, "classification")
+    model = entry.classifier(in_channels=in_channels, num_classes=num_classes, image_size=image_size, **options)
+    if min(image_size) < entry.min_size:
+        target = (max(image_size[0], entry.min_size), max(image_size[1], entry.min_size))
+        model = nn.Sequential(ResizeInput(target), model)
+    return model
+
+
+def require_backbone(name: str, task: str) -> Backbone:
+    """The entry for `name`, or a one-line error if it is unknown or cannot serve `task`."""
+    entry = BACKBONES.get(name)
+    if _builder(entry, task) is None:
+        raise CnnlabError(
+            f"backbone={name} cannot serve task={task}; valid backbones for {task}: {', '.join(backbones_for(task))}"
+        )
+    return entry
+
+
+def backbone_options(settings: Mapping[str, Any], entry: Backbone, task: str) -> dict[str, Any]:
+    """The builder's keyword arguments from a backbone config, checked against its signature."""
+    name = settings["name"]
+    options = {k: v for k, v in settings.items() if k not in COMMON_SETTINGS}
+    if entry.weights is None:
+        if settings.get("pretrained"):
+            raise CnnlabError(f"backbone={name} has no pretrained weights; set backbone.pretrained=false")
+    else:
+        options["pretrained"] = bool(settings.get("pretrained", False))
+        options["weights_path"] = settings.get("weights_path")
+    provided = ("in_channels", "num_classes", "image_size")
+    return check_settings(_builder(entry, task), {"name": name, **options}, "backbone", provided)
+
+
+def _builder(entry: Backbone, task: str) -> Callable[..., nn.Module] | None:
+    return {"classification": entry.classifier}.get(task)

@@ -1,0 +1,19 @@
+"""Every backbone name users can pick, one line each. Importing this module fills BACKBONES."""
+
+from cnnlab.models.backbones import BACKBONES, Backbone
+from cnnlab.models.lenet import LeNet5
+from cnnlab.models.simple_cnn import SimpleCNN
+from cnnlab.models.timm_classifiers import build_timm_classifier
+from cnnlab.models.torchvision_classifiers import build_torchvision_classifier, torchvision_classifier
+
+BACKBONES.add("simple_cnn", Backbone(classifier=SimpleCNN))
+BACKBONES.add("lenet5", Backbone(classifier=LeNet5, min_size=LeNet5.min_size))
+# Minimum sides: AlexNet's strided stem and three 3x3/2 pools need 63 px; VGG's five 2x2 pools need 32.
+BACKBONES.add("alexnet", Backbone(classifier=torchvision_classifier("alexnet"), min_size=63, weights="torchvision"))
+for _vgg in ("vgg11", "vgg11_bn", "vgg16", "vgg16_bn"):
+    BACKBONES.add(_vgg, Backbone(classifier=torchvision_classifier(_vgg), min_size=32, weights="torchvision"))
+for _resnet in ("resnet18", "resnet34", "resnet50"):
+    BACKBONES.add(_resnet, Backbone(classifier=torchvision_classifier(_resnet), weights="torchvision"))
+# Passthroughs: any model of the library by backbone.model; 32 px keeps their strided stems above 1x1.
+BACKBONES.add("torchvision", Backbone(classifier=build_torchvision_classifier, min_size=32, weights="torchvision"))
+BACKBONES.add("timm", Backbone(classifier=build_timm_classifier, min_size=32, weights="timm"))

@@ -1,0 +1,31 @@
+"""Tasks: the registry of LightningModules users pick with `task=`, and the builder that sizes one to its data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cnnlab.registry import Registry, check_settings
+from cnnlab.tasks.base import BaseTask
+from cnnlab.tasks.classification import ClassificationTask
+
+TASKS: Registry[type[BaseTask]] = Registry("task")
+TASKS.add("classification", ClassificationTask)
+
+
+def build_task(
+    settings: Mapping[str, Any],
+    *,
+    backbone: Mapping[str, Any],
+    optimizer: Mapping[str, Any],
+    scheduler: Mapping[str, Any],
+    data_facts: Mapping[str, Any],
+) -> BaseTask:
+    """The task named by settings["name"], given the backbone/optimizer configs and the facts its data reports."""
+    cls = TASKS.get(settings["name"])
+    provided = ("backbone", "optimizer", "scheduler", *data_facts)
+    kwargs = check_settings(cls, dict(settings), "task", provided=provided)
+    return cls(backbone=dict(backbone), optimizer=dict(optimizer), scheduler=dict(scheduler), **data_facts, **kwargs)
+
+
+__all__ = ["TASKS", "BaseTask", "ClassificationTask", "build_task"]

@@ -1,0 +1,60 @@
+"""BaseTask: what every task shares: optimizer and schedule, per-stage metrics, learning-rate logging, figures."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+from matplotlib.figure import Figure
+from torchmetrics import MetricCollection
+
+from cnnlab.tasks.optimization import build_optimizer, build_scheduler
+
+STAGES = ("train", "val", "test")
+
+
+class BaseTask(pl.LightningModule):
+    """Subclasses build their network and metrics in __init__ and implement the step.
+
+    Constructor arguments are plain data so that `save_hyperparameters()` stores only data and
+    `Task.load_from_checkpoint(path)` rebuilds the task without Hydra.
+    """
+
+    def __init__(
+        self,
+        *,
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any],
+        monitor: str,
+        monitor_mode: str,
+    ) -> None:
+        super().__init__()
+        self.optimizer_settings = dict(optimizer)
+        self.scheduler_settings = dict(scheduler)
+        self.monitor = monitor
+        self.monitor_mode = monitor_mode
+
+    def set_metrics(self, metrics: MetricCollection) -> None:
+        """One copy of `metrics` per stage, logged as train/<name>, val/<name>, test/<name>."""
+        for stage in STAGES:
+            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+
+    def stage_metrics(self, stage: str) -> MetricCollection:
+        return getattr(self, f"{stage}_metrics")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.parameters(), self.optimizer_settings)
+        steps_per_epoch = max(1, math.ceil(self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs)))
+        scheduler = build_scheduler(
+            optimizer, self.scheduler_settings, max_epochs=self.trainer.max_epochs, steps_per_epoch=steps_per_epoch
+        )
+        return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_train_epoch_start(self) -> None:
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    def figures(self) -> dict[str, Figure]:
+        """Figures for the tracker to save after testing, by artifact file name."""
+        return {}

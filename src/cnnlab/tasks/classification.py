@@ -1,0 +1,111 @@
+"""Image classification: backbone classifier -> logits; CE (multiclass) or BCE (binary, multilabel); acc, F1, confusion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from torch import Tensor
+from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
+
+from cnnlab.errors import CnnlabError, pick
+from cnnlab.models import build_classifier
+from cnnlab.plots.confusion import confusion_matrix_figure
+from cnnlab.tasks.base import BaseTask
+
+HEADS = ("multiclass", "binary", "multilabel")
+
+
+class ClassificationTask(BaseTask):
+    def __init__(
+        self,
+        *,
+        backbone: Mapping[str, Any],
+        num_classes: int,
+        class_names: Sequence[str],
+        in_channels: int,
+        image_size: Sequence[int],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any],
+        head: str = "multiclass",
+        label_smoothing: float = 0.0,
+        monitor: str = "val/acc",
+        monitor_mode: str = "max",
+    ) -> None:
+        super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
+        self.save_hyperparameters()
+        pick("task.head", head, dict.fromkeys(HEADS))
+        if head == "binary" and num_classes != 2:
+            raise CnnlabError(f"task.head=binary needs 2 classes but the data has {num_classes}; use task.head=multiclass")
+        self.head = head
+        self.class_names = list(class_names)
+        self.label_smoothing = label_smoothing
+        outputs = 1 if head == "binary" else num_classes
+        self.net = build_classifier(backbone, in_channels=in_channels, num_classes=outputs, image_size=tuple(image_size))
+
+        size = {"multiclass": {"num_classes": num_classes}, "binary": {}, "multilabel": {"num_labels": num_classes}}[head]
+        self.set_metrics(
+            MetricCollection({"acc": Accuracy(task=head, **size), "f1": F1Score(task=head, average="macro", **size)})
+        )
+        # Per-class accuracy is the confusion matrix's row-normalised diagonal; multilabel has no single matrix.
+        self.test_confusion = None if head == "multilabel" else ConfusionMatrix(task=head, **size)
+        self._figures: dict[str, Figure] = {}
+
+    def forward(self, images: Tensor) -> Tensor:
+        logits = self.net(images)
+        return logits.squeeze(1) if self.head == "binary" else logits
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        if self.head == "multiclass":
+            return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return F.binary_cross_entropy_with_logits(logits, self._bce_targets(labels, logits))
+
+    def _bce_targets(self, labels: Tensor, logits: Tensor) -> Tensor:
+        if self.head == "multilabel" and labels.ndim == 1:  # single-label data trained one-vs-rest
+            labels = F.one_hot(labels, num_classes=logits.shape[1])
+        return labels.to(logits.dtype)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor, Tensor]:
+        images, labels = batch
+        logits = self(images)
+        loss = self.loss(logits, labels)
+        targets = self._bce_targets(labels, logits).int() if self.head == "multilabel" else labels
+        self.log_dict(self.stage_metrics(stage)(logits.detach(), targets), on_step=False, on_epoch=True, sync_dist=True)
+        return loss, logits, targets
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss, _, _ = self._shared_step(batch, "train")
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, _, _ = self._shared_step(batch, "val")
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, logits, targets = self._shared_step(batch, "test")
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        if self.test_confusion is not None:
+            self.test_confusion.update(logits.detach(), targets)
+
+    def on_test_epoch_end(self) -> None:
+        if self.test_confusion is None:
+            return
+        matrix = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+        per_class = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
+        for name, accuracy in zip(self.class_names, per_class.tolist()):
+            self.log(f"test/acc_per_class/{name}", accuracy)
+        self._figures["confusion_matrix.png"] = confusion_matrix_figure(matrix.numpy(), self.class_names)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        logits = self(images)
+        return logits.softmax(dim=-1) if self.head == "multiclass" else torch.sigmoid(logits)
+
+    def figures(self) -> dict[str, Figure]:
+        return dict(self._figures)

@@ -1,0 +1,31 @@
+"""Lightning callback that puts a run's files into MLflow: model summary, best checkpoint, the task's figures."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+from pytorch_lightning.utilities.model_summary import ModelSummary
+
+from cnnlab.tracking.run import TrackedRun
+
+
+class MlflowArtifacts(pl.Callback):
+    def __init__(self, run: TrackedRun, *, log_checkpoint: bool = True) -> None:
+        self.run = run
+        self.log_checkpoint = log_checkpoint
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.run.log_text(str(ModelSummary(pl_module, max_depth=3)), "model_summary.txt")
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if trainer.is_global_zero and self.log_checkpoint and best:
+            self.run.log_file(best, "checkpoints")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        figures = pl_module.figures() if hasattr(pl_module, "figures") else {}
+        for name, figure in figures.items():
+            if trainer.is_global_zero:
+                self.run.log_figure(figure, name)
+            plt.close(figure)

@@ -1,0 +1,36 @@
+"""The resolved config as MLflow params, one per config path (e.g. "optimizer.lr")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow.entities import Param
+from mlflow.tracking import MlflowClient
+
+try:
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+except ImportError:  # older MLflow
+    MAX_PARAM_VAL_LENGTH = 500
+
+BATCH = 100  # MLflow's limit of params per log_batch call
+
+
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mappings become dotted keys; lists and scalars become their string form."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_config(value, prefix=f"{path}."))
+        else:
+            flat[path] = str(value)
+    return flat
+
+
+def log_params(client: MlflowClient, run_id: str, config: Mapping[str, Any]) -> None:
+    """Logs every config path; values over MLflow's length limit are cut (config.yaml holds them whole)."""
+    params = [Param(k, v if len(v) <= MAX_PARAM_VAL_LENGTH else v[: MAX_PARAM_VAL_LENGTH - 3] + "...")
+              for k, v in sorted(flatten_config(config).items())]  # fmt: skip
+    for start in range(0, len(params), BATCH):
+        client.log_batch(run_id, params=params[start : start + BATCH])

@@ -1,0 +1,91 @@
+"""The MLflow run lifecycle: create, hand Lightning a logger bound to it, and always end it with a status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
+from pytorch_lightning.loggers import MLFlowLogger
+
+from cnnlab.tracking.params import log_params
+from cnnlab.tracking.provenance import provenance_tags
+from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
+
+ERROR_TAG = "cnnlab.error"
+MAX_TAG_LENGTH = 5000
+
+
+class RunLogger(MLFlowLogger):
+    """Lightning's MLflow logger, bound to a run whose params and final status `tracked_run` owns."""
+
+    def log_hyperparams(self, params: Any) -> None:
+        """No-op: the whole resolved config is logged once, by config path, when the run starts."""
+
+    def finalize(self, status: str = "success") -> None:
+        """No-op: Lightning would end the run after fit, before testing; `tracked_run` ends it once."""
+
+
+@dataclass
+class TrackedRun:
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+
+    def logger(self) -> RunLogger:
+        return RunLogger(tracking_uri=self.tracking_uri, run_id=self.run_id)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_yaml(self, data: Any, artifact_file: str) -> None:
+        self.log_text(yaml.safe_dump(data, sort_keys=False), artifact_file)
+
+    def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(self.run_id, figure, artifact_file)
+
+    def ui_hint(self) -> str:
+        return f"run {self.run_id} (experiment {self.experiment_id}) in {self.tracking_uri}"
+
+
+@contextmanager
+def tracked_run(
+    *,
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    config: Mapping[str, Any],
+    tags: Mapping[str, str],
+    artifact_root: str | None = None,
+) -> Iterator[TrackedRun]:
+    """A new run with params, tags and config.yaml logged; FINISHED on success, KILLED on Ctrl-C, else FAILED."""
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(uri)
+    experiment_id = ensure_experiment(client, experiment, artifact_root)
+    all_tags = resolve_tags({**provenance_tags(), **tags})
+    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    tracked = TrackedRun(client, run.info.run_id, experiment_id, uri)
+    try:
+        log_params(client, tracked.run_id, config)
+        tracked.log_yaml(dict(config), "config.yaml")
+        yield tracked
+    except (KeyboardInterrupt, SystemExit) as stop:
+        # Lightning turns Ctrl-C into SystemExit(1) after its own graceful shutdown.
+        status = "FINISHED" if isinstance(stop, SystemExit) and stop.code in (0, None) else "KILLED"
+        client.set_terminated(tracked.run_id, status)
+        raise
+    except BaseException as error:
+        client.set_tag(tracked.run_id, ERROR_TAG, f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH])
+        client.set_terminated(tracked.run_id, "FAILED")
+        raise
+    else:
+        client.set_terminated(tracked.run_id, "FINISHED")

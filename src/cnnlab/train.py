@@ -1,0 +1,109 @@
+"""`train(cfg)`: compose config -> build data, task, trainer, tracker -> fit -> test -> log the model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+from cnnlab.data import DATASETS, build_data
+from cnnlab.errors import CnnlabError
+from cnnlab.models import require_backbone
+from cnnlab.models.backbones import backbone_options
+from cnnlab.tasks import TASKS, BaseTask, build_task
+from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, tracked_run
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Trains and tests one configuration in one MLflow run; returns the final test metrics."""
+    config = resolve(cfg)
+    check_choices(config)
+    pl.seed_everything(config["seed"], workers=True)
+    data = build_data(config["data"])
+    tracking = config["tracking"]
+    with tracked_run(
+        tracking_uri=tracking["uri"],
+        experiment=tracking["experiment"],
+        run_name=tracking["run_name"] or default_run_name(config),
+        config=config,
+        tags=choice_tags(config),
+        artifact_root=tracking["artifact_root"],
+    ) as run:
+        task = build_task(
+            config["task"],
+            backbone=config["backbone"],
+            optimizer=config["optimizer"],
+            scheduler=config["scheduler"],
+            data_facts=data.facts(),
+        )
+        trainer = build_trainer(config, task, run)
+        trainer.fit(task, datamodule=data)
+        test_metrics = trainer.test(task, datamodule=data, ckpt_path="best" if trainer.checkpoint_callback else None)[0]
+        if tracking["log_model"] and trainer.is_global_zero:
+            example, _ = next(iter(data.test_dataloader()))
+            log_pytorch_model(run, task.net, example)
+        report(test_metrics, run)
+    return test_metrics
+
+
+def resolve(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain data, with a missing or unresolvable value named in one line."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        raise CnnlabError(f"{err.full_key} must be set, e.g. {err.full_key}=VALUE on the command line") from err
+    except InterpolationResolutionError as err:
+        raise CnnlabError(f"{err.full_key}: {str(err).splitlines()[0]}") from err
+
+
+def check_choices(config: dict[str, Any]) -> None:
+    """Fails on unknown names or a backbone the task cannot use, before any run is created."""
+    task = config["task"]["name"]
+    TASKS.get(task)
+    entry = require_backbone(config["backbone"]["name"], task)
+    backbone_options(config["backbone"], entry, task)
+    DATASETS.get(config["data"]["name"])
+
+
+def default_run_name(config: dict[str, Any]) -> str:
+    backbone = config["backbone"]
+    name = backbone.get("model") or backbone["name"]  # passthroughs are named by their model
+    return f"{config['task']['name']}-{name}-{config['data']['name']}-s{config['seed']}"
+
+
+def choice_tags(config: dict[str, Any]) -> dict[str, str]:
+    return {
+        "cnnlab.task": config["task"]["name"],
+        "cnnlab.backbone": config["backbone"]["name"],
+        "cnnlab.data": config["data"]["name"],
+        "cnnlab.seed": str(config["seed"]),
+    }
+
+
+def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl.Trainer:
+    run_dir = Path(config["run_dir"])
+    callbacks: list[pl.Callback] = [
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.monitor_mode, save_last=True
+        ),
+        MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
+    ]
+    if config.get("early_stopping_patience"):
+        callbacks.append(EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config["early_stopping_patience"]))
+    try:
+        return pl.Trainer(**config["trainer"], logger=run.logger(), callbacks=callbacks, default_root_dir=run_dir)
+    except TypeError as err:
+        raise CnnlabError(f"trainer: {err}; trainer.* keys are lightning Trainer arguments") from err
+
+
+def report(metrics: dict[str, float], run: TrackedRun) -> None:
+    headline = {k: v for k, v in metrics.items() if k.count("/") == 1}
+    print("test: " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(headline.items())))
+    print(f"MLflow: {run.ui_hint()}; browse with `make ui`")
