@@ -16,6 +16,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models import require_backbone
 from cnnlab.models.backbones import backbone_options
 from cnnlab.tasks import TASKS, BaseTask, build_task
+from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, tracked_run
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         tags=choice_tags(config),
         artifact_root=tracking["artifact_root"],
     ) as run:
+        run.log_yaml(command_overrides(), "overrides.yaml")
         task = build_task(
             config["task"],
             backbone=config["backbone"],
@@ -70,6 +72,14 @@ def check_choices(config: dict[str, Any]) -> None:
     entry = require_backbone(config["backbone"]["name"], task)
     backbone_options(config["backbone"], entry, task)
     DATASETS.get(config["data"]["name"])
+    check_optimization(config["optimizer"], config["scheduler"])
+
+
+def command_overrides() -> list[str]:
+    """The overrides this job was launched with (Hydra's task overrides; empty when called without Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def default_run_name(config: dict[str, Any]) -> str:

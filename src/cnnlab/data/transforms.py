@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,7 +38,14 @@ def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:
     if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
         raise CnnlabError(f"data.augment: '{name}' is not an albumentations transform (see albumentations.ai/docs)")
     try:
-        return cls(**(kwargs or {}))
+        # albumentations only warns about unknown arguments; a typo in config should not pass silently.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            transform = cls(**(kwargs or {}))
     except (TypeError, ValueError) as err:
-        message = str(err).splitlines()[0]
-        raise CnnlabError(f"data.augment: bad settings for {name}: {message}") from err
+        raise CnnlabError(f"data.augment: bad settings for {name}: {str(err).splitlines()[0]}") from err
+    for warning in caught:
+        if "not valid for transform" in str(warning.message):
+            raise CnnlabError(f"data.augment: bad settings for {name}: {warning.message}")
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return transform

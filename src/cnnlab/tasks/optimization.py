@@ -25,6 +25,12 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], settings: Mapping[
     return cls(parameters, **kwargs)
 
 
+def check_optimization(optimizer: Mapping[str, Any], scheduler: Mapping[str, Any]) -> None:
+    """Builds both on a dummy parameter so a bad setting fails before a run starts."""
+    built = build_optimizer([torch.nn.Parameter(torch.zeros(1))], optimizer)
+    build_scheduler(built, scheduler, max_epochs=1, steps_per_epoch=1)
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, settings: Mapping[str, Any], *, max_epochs: int, steps_per_epoch: int
 ) -> dict[str, Any] | None:

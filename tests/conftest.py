@@ -1,0 +1,60 @@
+"""Shared fixtures: composed configs, a private MLflow store per test, generated image folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+from PIL import Image
+
+from cnnlab.config import CONFIG_DIR, CONFIG_NAME
+
+# Few steps, no progress bars: what every in-process training run in the tests shares.
+FAST = [
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=2",
+    "+trainer.limit_val_batches=1",
+    "+trainer.limit_test_batches=1",
+    "trainer.enable_progress_bar=false",
+    "+trainer.enable_model_summary=false",
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh sqlite MLflow store, picked up by cnnlab through MLFLOW_TRACKING_URI."""
+    uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """compose(overrides) -> the real train config, with run_dir and the artifact root inside tmp_path."""
+
+    def make(*overrides: str) -> DictConfig:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(CONFIG_NAME, overrides=list(overrides))
+        with open_dict(cfg):
+            cfg.run_dir = str(tmp_path / "run")
+            cfg.tracking.artifact_root = str(tmp_path / "artifacts")
+        return cfg
+
+    return make
+
+
+def write_image_folder(root: Path, classes: dict[str, int], size: int = 24, seed: int = 0) -> Path:
+    """PNG images per class folder; each class has its own mean brightness so a model can learn it."""
+    rng = np.random.default_rng(seed)
+    for index, (name, count) in enumerate(classes.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            level = 40 + 160 * index / max(1, len(classes) - 1)
+            pixels = np.clip(rng.normal(level, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    return root

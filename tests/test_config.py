@@ -1,0 +1,35 @@
+"""Every config group option and every experiment composes; experiments also train a couple of steps."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from cnnlab.config import CONFIG_DIR, CONFIG_NAME, config_groups, group_options
+from cnnlab.train import train
+from tests.conftest import FAST
+
+GROUP_OPTIONS = [(g, o) for g in config_groups() if g != "experiment" for o in group_options(g)]
+# Options that need a value only the user has.
+REQUIRED = {("data", "imagefolder"): ["data.root=/some/folder"]}
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_every_group_option_composes(group: str, option: str) -> None:
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=[f"{group}={option}", *REQUIRED.get((group, option), [])])
+    assert cfg[group] is not None
+    if "name" in cfg[group]:
+        assert cfg[group].name == option
+
+
+def test_groups_are_the_documented_axes() -> None:
+    assert {"task", "backbone", "data", "optimizer", "scheduler", "trainer", "tracking", "experiment"} <= set(
+        config_groups()
+    )
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_trains(experiment: str, make_config, store) -> None:
+    metrics = train(make_config(f"experiment={experiment}", "tracking.log_model=false", *FAST))
+    assert 0.0 <= metrics["test/acc"] <= 1.0
