@@ -1,4 +1,4 @@
-"""Hydra wiring: where the configs live, the `train` app, and a pre-flight check that turns bad overrides into one line."""
+"""Hydra wiring: where configs live, the `train` app, and a pre-flight check that makes bad overrides one line."""
 
 from __future__ import annotations
 

@@ -61,7 +61,11 @@ def check_settings(builder: Callable, settings: dict, setting: str, provided: tu
 
 def keyword_parameters(builder: Callable) -> set[str]:
     """Keyword arguments `builder` accepts, following **kwargs up a class's bases (DataModule subclasses)."""
-    functions = [vars(c)["__init__"] for c in builder.__mro__ if "__init__" in vars(c)] if isinstance(builder, type) else [builder]
+    functions = (
+        [vars(c)["__init__"] for c in builder.__mro__ if "__init__" in vars(c)]
+        if isinstance(builder, type)
+        else [builder]
+    )
     names: set[str] = set()
     for function in functions:
         parameters = inspect.signature(function).parameters.values()

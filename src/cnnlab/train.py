@@ -101,12 +101,18 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
     run_dir = Path(config["run_dir"])
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.monitor_mode, save_last=True
+            dirpath=run_dir / "checkpoints",
+            filename="best",
+            monitor=task.monitor,
+            mode=task.monitor_mode,
+            save_last=True,
         ),
         MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
     ]
     if config.get("early_stopping_patience"):
-        callbacks.append(EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config["early_stopping_patience"]))
+        callbacks.append(
+            EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config["early_stopping_patience"])
+        )
     try:
         return pl.Trainer(**config["trainer"], logger=run.logger(), callbacks=callbacks, default_root_dir=run_dir)
     except TypeError as err:

@@ -44,5 +44,5 @@ def test_batches_are_normalised_tensors() -> None:
     data.setup()
     images, labels = next(iter(data.train_dataloader()))
     assert images.shape == (32, 1, 8, 8) and images.dtype == torch.float32
-    assert -1.01 <= images.min() and images.max() <= 1.01
+    assert images.min() >= -1.01 and images.max() <= 1.01
     assert labels.dtype == torch.int64

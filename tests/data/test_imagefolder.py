@@ -70,6 +70,8 @@ def test_unreadable_image_is_named(tmp_path: Path) -> None:
     (root / "a" / "broken.png").write_bytes(b"not a png")
     data = build_data({**FOLDER, "root": str(root), "augment": []})
     data.setup()
-    split = next(s for s in (data.splits.train, data.splits.val, data.splits.test) if root / "a" / "broken.png" in s.paths)
+    split = next(
+        s for s in (data.splits.train, data.splits.val, data.splits.test) if root / "a" / "broken.png" in s.paths
+    )
     with pytest.raises(CnnlabError, match=r"broken.png: cannot read image"):
         split[split.paths.index(root / "a" / "broken.png")]

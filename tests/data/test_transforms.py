@@ -12,7 +12,9 @@ NORMALIZE = {"mean": [0.5], "std": [0.5]}
 
 
 def test_eval_pipeline_skips_augmentations_and_normalises() -> None:
-    pipeline = build_transforms(augment=[{"VerticalFlip": {"p": 1.0}}], normalize=NORMALIZE, image_size=None, train=False)
+    pipeline = build_transforms(
+        augment=[{"VerticalFlip": {"p": 1.0}}], normalize=NORMALIZE, image_size=None, train=False
+    )
     image = np.zeros((4, 4, 1), np.uint8)
     image[0] = 255
     out = pipeline(image=image)["image"]

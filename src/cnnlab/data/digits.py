@@ -11,7 +11,9 @@ from cnnlab.data.splits import three_way_split
 
 
 class DigitsData(ImageClassificationData):
-    def __init__(self, *, val_fraction: float = 0.15, test_fraction: float = 0.15, split_seed: int = 0, **common) -> None:
+    def __init__(
+        self, *, val_fraction: float = 0.15, test_fraction: float = 0.15, split_seed: int = 0, **common
+    ) -> None:
         super().__init__(**common)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction

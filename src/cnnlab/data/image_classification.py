@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cnnlab.data.transforms import build_transforms
+from cnnlab.data.transforms import build_transforms, seed_worker_transform
 from cnnlab.errors import CnnlabError
 
 
@@ -42,7 +42,11 @@ class ImageClassificationData(pl.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.image_size = image_size
-        self.train_transform = build_transforms(augment=augment, normalize=normalize, image_size=image_size, train=True)
+        # Seeded from torch's seed, which seed_everything(cfg.seed) has set by the time data is built.
+        seed = torch.initial_seed() % 2**32
+        self.train_transform = build_transforms(
+            augment=augment, normalize=normalize, image_size=image_size, train=True, seed=seed
+        )
         self.eval_transform = build_transforms(augment=None, normalize=normalize, image_size=image_size, train=False)
         self.splits: ClassificationSplits | None = None
 
@@ -55,7 +59,9 @@ class ImageClassificationData(pl.LightningDataModule):
             self.splits = self.load_splits()
             for split in ("train", "val", "test"):
                 if len(getattr(self.splits, split)) == 0:
-                    raise CnnlabError(f"data={self.describe()}: the {split} split is empty; add data or change the split fractions")
+                    raise CnnlabError(
+                        f"data={self.describe()}: the {split} split is empty; add data or change the split fractions"
+                    )
 
     def describe(self) -> str:
         return type(self).__name__
@@ -88,4 +94,5 @@ class ImageClassificationData(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            worker_init_fn=seed_worker_transform if self.num_workers > 0 else None,
         )

@@ -74,7 +74,9 @@ def _classes(root: Path) -> tuple[list[str], dict[str, int]]:
     try:
         return find_classes(str(root))
     except FileNotFoundError as err:
-        raise CnnlabError(f"data.root: {root} has no class sub-folders; lay images out as {root}/<class>/<image>") from err
+        raise CnnlabError(
+            f"data.root: {root} has no class sub-folders; lay images out as {root}/<class>/<image>"
+        ) from err
 
 
 def _samples(root: Path, class_to_idx: dict[str, int], allow_empty: bool = True) -> list[tuple[str, int]]:

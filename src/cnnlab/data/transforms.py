@@ -18,6 +18,7 @@ def build_transforms(
     normalize: Mapping[str, Sequence[float]],
     image_size: int | None,
     train: bool,
+    seed: int | None = None,
 ) -> A.Compose:
     """Train pipeline: resize, augmentations, normalise, to tensor. Eval pipeline: the same without augmentations."""
     steps: list[A.BasicTransform] = []
@@ -25,15 +26,34 @@ def build_transforms(
         steps.append(A.Resize(image_size, image_size))
     if train:
         steps += [augmentation(item) for item in augment or ()]
-    steps += [A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0), ToTensorV2()]
-    return A.Compose(steps)
+    steps += [
+        A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0),
+        ToTensorV2(),
+    ]
+    # albumentations draws from its own generator, untouched by seed_everything: seed it explicitly.
+    return A.Compose(steps, seed=seed)
+
+
+def seed_worker_transform(worker_id: int) -> None:
+    """DataLoader worker_init_fn: Lightning's per-worker seeding plus a distinct seed for the worker's transform.
+
+    Each worker holds a copy of the dataset's Compose; without this they would all draw the same augmentations.
+    """
+    from lightning_fabric.utilities.seed import pl_worker_init_function
+    from torch.utils.data import get_worker_info
+
+    pl_worker_init_function(worker_id)
+    info = get_worker_info()
+    transform = getattr(info.dataset, "transform", None)
+    if isinstance(transform, A.Compose):
+        transform.set_random_seed(info.seed % 2**32)
 
 
 def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:
     """One albumentations transform from a one-key mapping such as {"HorizontalFlip": {"p": 0.5}}."""
     if len(item) != 1:
         raise CnnlabError(f"data.augment entries take one transform each, as {{Name: {{kwargs}}}}; got {dict(item)}")
-    (name, kwargs), = item.items()
+    ((name, kwargs),) = item.items()
     cls = getattr(A, name, None)
     if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
         raise CnnlabError(f"data.augment: '{name}' is not an albumentations transform (see albumentations.ai/docs)")

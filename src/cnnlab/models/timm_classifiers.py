@@ -22,7 +22,7 @@ def build_timm_classifier(
 
     if not timm.is_model(model):
         raise CnnlabError(
-            f"backbone.model={model} is not a timm model; list them with python -c \"import timm; print(timm.list_models())\""
+            f"backbone.model={model} is not a timm model; see timm.list_models() for the names"
         )
     kwargs = {"num_classes": num_classes, "in_chans": in_channels}
     if pretrained and weights_path:

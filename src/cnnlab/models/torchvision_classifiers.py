@@ -61,7 +61,9 @@ def _pretrained_state_dict(model: str, weights_path: str | None) -> dict[str, to
     if weights_path:
         path = Path(weights_path)
         if not path.is_file():
-            raise CnnlabError(f"backbone.weights_path={weights_path} does not exist; give a torchvision .pth state dict")
+            raise CnnlabError(
+                f"backbone.weights_path={weights_path} does not exist; give a torchvision .pth state dict"
+            )
         return torch.load(path, map_location="cpu", weights_only=True)
     weights = torchvision.models.get_model_weights(model).DEFAULT
     try:

@@ -1,4 +1,4 @@
-"""Image classification: backbone classifier -> logits; CE (multiclass) or BCE (binary, multilabel); acc, F1, confusion."""
+"""Image classification: backbone -> logits; CE (multiclass) or BCE (binary, multilabel); accuracy, F1, confusion."""
 
 from __future__ import annotations
 
@@ -39,14 +39,20 @@ class ClassificationTask(BaseTask):
         self.save_hyperparameters()
         pick("task.head", head, dict.fromkeys(HEADS))
         if head == "binary" and num_classes != 2:
-            raise CnnlabError(f"task.head=binary needs 2 classes but the data has {num_classes}; use task.head=multiclass")
+            raise CnnlabError(
+                f"task.head=binary needs 2 classes but the data has {num_classes}; use task.head=multiclass"
+            )
         self.head = head
         self.class_names = list(class_names)
         self.label_smoothing = label_smoothing
         outputs = 1 if head == "binary" else num_classes
-        self.net = build_classifier(backbone, in_channels=in_channels, num_classes=outputs, image_size=tuple(image_size))
+        self.net = build_classifier(
+            backbone, in_channels=in_channels, num_classes=outputs, image_size=tuple(image_size)
+        )
 
-        size = {"multiclass": {"num_classes": num_classes}, "binary": {}, "multilabel": {"num_labels": num_classes}}[head]
+        size = {"multiclass": {"num_classes": num_classes}, "binary": {}, "multilabel": {"num_labels": num_classes}}[
+            head
+        ]
         self.set_metrics(
             MetricCollection({"acc": Accuracy(task=head, **size), "f1": F1Score(task=head, average="macro", **size)})
         )
@@ -98,7 +104,7 @@ class ClassificationTask(BaseTask):
         matrix = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
         per_class = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
-        for name, accuracy in zip(self.class_names, per_class.tolist()):
+        for name, accuracy in zip(self.class_names, per_class.tolist(), strict=True):
             self.log(f"test/acc_per_class/{name}", accuracy)
         self._figures["confusion_matrix.png"] = confusion_matrix_figure(matrix.numpy(), self.class_names)
 

@@ -40,7 +40,9 @@ def build_scheduler(
     builder = pick("scheduler", name, SCHEDULERS)
     if builder is None:
         return None
-    check_settings(builder, {"name": name, **options}, "scheduler", provided=("optimizer", "max_epochs", "steps_per_epoch"))
+    check_settings(
+        builder, {"name": name, **options}, "scheduler", provided=("optimizer", "max_epochs", "steps_per_epoch")
+    )
     return builder(optimizer, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch, **options)
 
 
@@ -66,7 +68,9 @@ def step(optimizer, *, max_epochs: int, steps_per_epoch: int, step_size: int = 1
 
 def onecycle(optimizer, *, max_epochs: int, steps_per_epoch: int, pct_start: float = 0.3) -> dict:
     max_lr = [group["lr"] for group in optimizer.param_groups]
-    scheduler = OneCycleLR(optimizer, max_lr=max_lr, epochs=max_epochs, steps_per_epoch=steps_per_epoch, pct_start=pct_start)
+    scheduler = OneCycleLR(
+        optimizer, max_lr=max_lr, epochs=max_epochs, steps_per_epoch=steps_per_epoch, pct_start=pct_start
+    )
     return {"scheduler": scheduler, "interval": "step"}
 
 

@@ -26,7 +26,10 @@ def log_pytorch_model(run: TrackedRun, network: nn.Module, example: torch.Tensor
     example_np = example[:1].detach().cpu().numpy().astype(np.float32)
     with torch.no_grad():
         output = network(torch.from_numpy(example_np)).numpy()
-    requirements = [f"torch=={torch.__version__.split('+')[0]}", f"torchvision=={torchvision.__version__.split('+')[0]}"]
+    requirements = [
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"torchvision=={torchvision.__version__.split('+')[0]}",
+    ]
     if "timm" in sys.modules:
         requirements.append(f"timm=={sys.modules['timm'].__version__}")
     mlflow.set_tracking_uri(run.tracking_uri)

@@ -14,8 +14,11 @@ SOURCE_DIR = Path(cnnlab.__file__).resolve().parent
 
 def git_state(path: Path = SOURCE_DIR) -> tuple[str, bool | None]:
     """(commit, dirty) of the git checkout holding `path`; ("unknown", None) outside one."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")

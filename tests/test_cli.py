@@ -1,0 +1,127 @@
+"""The `cnnlab` command as users run it: the embedded default end to end, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+import yaml
+from mlflow.tracking import MlflowClient
+
+CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
+
+
+def cnnlab(*args: str, cwd: Path, store: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    return subprocess.run([CNNLAB, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory):
+    """`cnnlab train` with nothing but progress bars off: the embedded default (simple CNN on digits, CPU)."""
+    tmp = tmp_path_factory.mktemp("default")
+    store = f"sqlite:///{tmp / 'mlflow.db'}"
+    result = cnnlab("train", "trainer.enable_progress_bar=false", cwd=tmp, store=store)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(store)
+    (run,) = client.search_runs([client.get_experiment_by_name("classification").experiment_id])
+    return result, client, run, tmp
+
+
+def test_default_reaches_the_accuracy_bar(default_run) -> None:
+    result, _, run, _ = default_run
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test/acc"] >= 0.98
+    assert f"test/acc={run.data.metrics['test/acc']:.4f}" in result.stdout
+    assert run.info.run_id in result.stdout
+
+
+def test_default_records_params_metrics_and_tags(default_run) -> None:
+    _, client, run, _ = default_run
+    params = run.data.params
+    assert params["backbone.name"] == "simple_cnn" and params["optimizer.lr"] == "0.001"
+    assert params["trainer.max_epochs"] == "40" and params["data.name"] == "digits" and params["seed"] == "42"
+    metrics = set(run.data.metrics)
+    assert {"train/loss", "train/loss_epoch", "train/acc", "train/lr", "val/loss", "val/acc", "val/f1"} <= metrics
+    assert {"test/acc", "test/f1", "test/loss", "test/acc_per_class/0", "test/acc_per_class/9"} <= metrics
+    assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 40
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) > 40  # every log_every_n_steps
+    tags = run.data.tags
+    assert tags["cnnlab.task"] == "classification" and tags["cnnlab.backbone"] == "simple_cnn"
+    assert tags["cnnlab.data"] == "digits" and tags["cnnlab.seed"] == "42"
+    assert tags["cnnlab.command"] == "cnnlab train trainer.enable_progress_bar=false"
+    assert tags["cnnlab.version"] and tags["cnnlab.git_dirty"] in ("true", "false", "none")
+    assert run.info.run_name == "classification-simple_cnn-digits-s42"
+
+
+def test_default_logs_artifacts(default_run) -> None:
+    _, client, run, tmp = default_run
+    run_id = run.info.run_id
+    names = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.yaml", "overrides.yaml", "model_summary.txt", "confusion_matrix.png", "checkpoints"} <= names
+    assert [a.path for a in client.list_artifacts(run_id, "checkpoints")] == ["checkpoints/best.ckpt"]
+    config = yaml.safe_load(Path(client.download_artifacts(run_id, "config.yaml", str(tmp))).read_text())
+    assert config["backbone"]["filters"] == [32, 64]
+    overrides = yaml.safe_load(Path(client.download_artifacts(run_id, "overrides.yaml", str(tmp))).read_text())
+    assert overrides == ["trainer.enable_progress_bar=false"]
+    assert Path(client.download_artifacts(run_id, "confusion_matrix.png", str(tmp))).read_bytes()[:4] == b"\x89PNG"
+    summary = Path(client.download_artifacts(run_id, "model_summary.txt", str(tmp))).read_text()
+    assert "SimpleCNN" in summary
+
+
+def test_default_logs_a_loadable_model_with_signature(default_run) -> None:
+    _, _, run, _ = default_run
+    mlflow.set_tracking_uri(default_run[1].tracking_uri)
+    uri = f"runs:/{run.info.run_id}/model"
+    info = mlflow.models.get_model_info(uri)
+    assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 1, 8, 8)
+    model = mlflow.pytorch.load_model(uri)
+    images = torch.randn(3, 1, 8, 8)
+    assert model(images).shape == (3, 10)
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    assert np.allclose(pyfunc.predict(images.numpy()), model(images).detach().numpy(), atol=1e-5)
+
+
+def test_unknown_group_option_is_one_line(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = cnnlab("train", "backbone=resnet_9000", cwd=tmp_path, store=store, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "cnnlab: error: backbone=resnet_9000 is not an option; valid choices: alexnet, lenet5, resnet18, resnet34, "
+        "resnet50, simple_cnn, timm, torchvision, vgg11, vgg11_bn, vgg16, vgg16_bn"
+    ]
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nonsense=1"], "Could not override 'nonsense'"),
+        (["optimizer.lr=-0.5"], "optimizer.lr=-0.5 must be positive"),
+        (["data=imagefolder"], "data.root must be set"),
+        (["-m", "backbone=simple_cnn,resnet_9000"], "backbone=resnet_9000 is not an option"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    result = cnnlab("train", *args, cwd=tmp_path, store=f"sqlite:///{tmp_path / 'm.db'}", timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("cnnlab: error:")]
+    assert result.returncode == 1 and len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_cfg_job_prints_the_composed_config(tmp_path: Path) -> None:
+    result = cnnlab("train", "backbone=lenet5", "--cfg", "job", cwd=tmp_path, store="sqlite:///x.db", timeout=120)
+    assert result.returncode == 0
+    assert yaml.safe_load(result.stdout)["backbone"]["name"] == "lenet5"
+
+
+def test_usage_and_unknown_command(tmp_path: Path) -> None:
+    assert "train" in cnnlab("--help", cwd=tmp_path, store="sqlite:///x.db").stdout
+    result = cnnlab("fly", cwd=tmp_path, store="sqlite:///x.db")
+    assert result.returncode == 2 and "unknown command 'fly'; valid commands: train" in result.stderr
