@@ -46,12 +46,12 @@ def test_default_records_params_metrics_and_tags(default_run) -> None:
     _, client, run, _ = default_run
     params = run.data.params
     assert params["backbone.name"] == "simple_cnn" and params["optimizer.lr"] == "0.001"
-    assert params["trainer.max_epochs"] == "40" and params["data.name"] == "digits" and params["seed"] == "42"
+    assert params["trainer.max_epochs"] == "60" and params["data.name"] == "digits" and params["seed"] == "42"
     metrics = set(run.data.metrics)
     assert {"train/loss", "train/loss_epoch", "train/acc", "train/lr", "val/loss", "val/acc", "val/f1"} <= metrics
     assert {"test/acc", "test/f1", "test/loss", "test/acc_per_class/0", "test/acc_per_class/9"} <= metrics
-    assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 40
-    assert len(client.get_metric_history(run.info.run_id, "train/loss")) > 40  # every log_every_n_steps
+    assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 60
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) > 60  # every log_every_n_steps
     tags = run.data.tags
     assert tags["cnnlab.task"] == "classification" and tags["cnnlab.backbone"] == "simple_cnn"
     assert tags["cnnlab.data"] == "digits" and tags["cnnlab.seed"] == "42"

@@ -86,7 +86,7 @@ def one_line(err: BaseException) -> str:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name=CONFIG_NAME, version_base="1.3")
 def hydra_train_app(cfg: DictConfig) -> float | None:
-    """The Hydra entry point; returns the monitored metric's final value for sweepers."""
+    """The Hydra entry point; returns the best monitored validation score, the value sweepers optimise."""
     from cnnlab.train import train
 
     try:
@@ -96,4 +96,4 @@ def hydra_train_app(cfg: DictConfig) -> float | None:
             raise
         print(f"cnnlab: error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
-    return metrics.get(cfg.task.monitor.replace("val/", "test/"))
+    return metrics[cfg.task.monitor]

@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Trains and tests one configuration in one MLflow run; returns the final test metrics."""
+    """Trains and tests one configuration in one MLflow run.
+
+    Returns the test metrics of the best checkpoint plus its monitored validation score (task.monitor).
+    """
     config = resolve(cfg)
     check_choices(config)
     pl.seed_everything(config["seed"], workers=True)
@@ -47,12 +50,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
         trainer = build_trainer(config, task, run)
         trainer.fit(task, datamodule=data)
-        test_metrics = trainer.test(task, datamodule=data, ckpt_path="best" if trainer.checkpoint_callback else None)[0]
+        metrics = trainer.test(task, datamodule=data, ckpt_path="best")[0]
+        # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
+        metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
         if tracking["log_model"] and trainer.is_global_zero:
             example, _ = next(iter(data.test_dataloader()))
             log_pytorch_model(run, task.net, example)
-        report(test_metrics, run)
-    return test_metrics
+        report(metrics, run)
+    return metrics
 
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:
@@ -120,6 +125,6 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
 
 
 def report(metrics: dict[str, float], run: TrackedRun) -> None:
-    headline = {k: v for k, v in metrics.items() if k.count("/") == 1}
+    headline = {k: v for k, v in metrics.items() if k.startswith("test/") and k.count("/") == 1}
     print("test: " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(headline.items())))
     print(f"MLflow: {run.ui_hint()}; browse with `make ui`")
