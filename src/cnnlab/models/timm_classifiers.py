@@ -21,9 +21,7 @@ def build_timm_classifier(
     import timm  # heavy; only runs that ask for timm pay for it
 
     if not timm.is_model(model):
-        raise CnnlabError(
-            f"backbone.model={model} is not a timm model; see timm.list_models() for the names"
-        )
+        raise CnnlabError(f"backbone.model={model} is not a timm model; see timm.list_models() for the names")
     kwargs = {"num_classes": num_classes, "in_chans": in_channels}
     if pretrained and weights_path:
         if not Path(weights_path).is_file():
