@@ -13,8 +13,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from cnnlab.data import DATASETS, build_data
 from cnnlab.errors import CnnlabError
-from cnnlab.models import require_backbone
-from cnnlab.models.backbones import backbone_options
+from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
 from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, tracked_run
@@ -74,8 +73,7 @@ def check_choices(config: dict[str, Any]) -> None:
     """Fails on unknown names or a backbone the task cannot use, before any run is created."""
     task = config["task"]["name"]
     TASKS.get(task)
-    entry = require_backbone(config["backbone"]["name"], task)
-    backbone_options(config["backbone"], entry, task)
+    check_backbone(config["backbone"], task)
     DATASETS.get(config["data"]["name"])
     check_optimization(config["optimizer"], config["scheduler"])
 

@@ -29,6 +29,7 @@ def test_facts_describe_the_data() -> None:
     facts = build_data(DIGITS).facts()
     assert facts == {
         "num_classes": 10, "class_names": [str(i) for i in range(10)], "in_channels": 1, "image_size": (8, 8),
+        "normalize": {"mean": [0.5], "std": [0.5]},
     }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from cnnlab.tasks import ClassificationTask, build_task
 BACKBONE = {"name": "simple_cnn", "pretrained": False, "weights_path": None, "filters": [8], "fc_width": 16}
 OPTIMIZER = {"name": "adam", "lr": 1e-2}
 FACTS = {"num_classes": 3, "class_names": ["a", "b", "c"], "in_channels": 1, "image_size": (8, 8)}
+FACTS["normalize"] = {"mean": [0.0], "std": [1.0]}
 
 
 def make_task(head: str = "multiclass", **facts) -> ClassificationTask:
@@ -53,7 +54,7 @@ def test_each_head_learns_a_separable_problem(head: str, num_classes: int, tmp_p
     out = trainer.test(task, loader, verbose=False)[0]
     assert out["test/acc"] >= 0.95
     if head != "multilabel":
-        assert set(task.figures()) == {"confusion_matrix.png"}
+        assert set(task.pop_figures()) == {"confusion_matrix.png"}
         assert out[f"test/acc_per_class/{names[-1]}"] >= 0.9
 
 

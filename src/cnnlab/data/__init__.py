@@ -7,8 +7,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from cnnlab.data.coco_semantic import CocoSemanticData
 from cnnlab.data.digits import DigitsData
 from cnnlab.data.imagefolder import ImageFolderData
+from cnnlab.data.masks import MaskFolderData
+from cnnlab.data.shapes import ShapesData
 from cnnlab.data.torchvision_sets import Cifar10Data, FashionMnistData, MnistData
 from cnnlab.registry import Registry, check_settings
 
@@ -18,6 +21,9 @@ DATASETS.add("imagefolder", ImageFolderData)
 DATASETS.add("cifar10", Cifar10Data)
 DATASETS.add("mnist", MnistData)
 DATASETS.add("fashion_mnist", FashionMnistData)
+DATASETS.add("masks", MaskFolderData)
+DATASETS.add("shapes", ShapesData)
+DATASETS.add("coco_semantic", CocoSemanticData)
 
 
 def build_data(settings: Mapping[str, Any]) -> pl.LightningDataModule:

@@ -6,7 +6,8 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from cnnlab.data.datasets import ImageArrayDataset
-from cnnlab.data.image_classification import ClassificationSplits, ImageClassificationData
+from cnnlab.data.base import Splits
+from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import three_way_split
 
 
@@ -22,16 +23,15 @@ class DigitsData(ImageClassificationData):
     def describe(self) -> str:
         return "digits"
 
-    def load_splits(self) -> ClassificationSplits:
+    def load_splits(self) -> Splits:
         digits = load_digits()
         # Pixel values are 0..16; scale to uint8 so the image pipeline sees ordinary 8-bit grayscale.
         images = np.round(digits.images * (255 / 16)).astype(np.uint8)[..., None]
         train, val, test = three_way_split(digits.target, self.val_fraction, self.test_fraction, self.split_seed)
         make = lambda idx, tf: ImageArrayDataset(images[idx], digits.target[idx], tf)  # noqa: E731
-        return ClassificationSplits(
+        return Splits(
             train=make(train, self.train_transform),
             val=make(val, self.eval_transform),
             test=make(test, self.eval_transform),
             class_names=[str(n) for n in digits.target_names],
-            channels=1,
         )

@@ -8,7 +8,8 @@ import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from cnnlab.data.datasets import ImageFileDataset
-from cnnlab.data.image_classification import ClassificationSplits, ImageClassificationData
+from cnnlab.data.base import Splits
+from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import split_indices
 from cnnlab.errors import CnnlabError
 
@@ -38,7 +39,7 @@ class ImageFolderData(ImageClassificationData):
     def describe(self) -> str:
         return f"imagefolder ({self.root})"
 
-    def load_splits(self) -> ClassificationSplits:
+    def load_splits(self) -> Splits:
         if not self.root.is_dir():
             raise CnnlabError(f"data.root={self.root} is not a folder; point it at a folder of class sub-folders")
         has_subroots = (self.root / "train").is_dir()
@@ -61,12 +62,11 @@ class ImageFolderData(ImageClassificationData):
         make = lambda items, tf: ImageFileDataset(  # noqa: E731
             [p for p, _ in items], [label for _, label in items], tf, self.channels
         )
-        return ClassificationSplits(
+        return Splits(
             train=make(train, self.train_transform),
             val=make(val, self.eval_transform),
             test=make(test, self.eval_transform),
             class_names=classes,
-            channels=self.channels,
         )
 
 

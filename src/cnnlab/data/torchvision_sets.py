@@ -9,7 +9,8 @@ import numpy as np
 import torchvision
 
 from cnnlab.data.datasets import ImageArrayDataset
-from cnnlab.data.image_classification import ClassificationSplits, ImageClassificationData
+from cnnlab.data.base import Splits
+from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import split_indices
 from cnnlab.errors import CnnlabError
 
@@ -40,17 +41,16 @@ class TorchvisionImageData(ImageClassificationData):
         self._load(train=True)
         self._load(train=False)
 
-    def load_splits(self) -> ClassificationSplits:
+    def load_splits(self) -> Splits:
         train_set, test_set = self._load(train=True), self._load(train=False)
         images, labels = _arrays(train_set)
         test_images, test_labels = _arrays(test_set)
         train, val = split_indices(labels, self.val_fraction, self.split_seed)
-        return ClassificationSplits(
+        return Splits(
             train=ImageArrayDataset(images[train], labels[train], self.train_transform),
             val=ImageArrayDataset(images[val], labels[val], self.eval_transform),
             test=ImageArrayDataset(test_images, test_labels, self.eval_transform),
             class_names=list(train_set.classes),
-            channels=images.shape[-1],
         )
 
     def _load(self, train: bool):

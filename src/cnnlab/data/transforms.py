@@ -19,34 +19,32 @@ def build_transforms(
     image_size: int | None,
     train: bool,
     seed: int | None = None,
+    crop_size: int | None = None,
+    size_multiple: int | None = None,
+    mask_fill: int = 0,
 ) -> A.Compose:
-    """Train pipeline: resize, augmentations, normalise, to tensor. Eval pipeline: the same without augmentations."""
+    """Resize, (train only: augmentations, random crop), pad to a size multiple, normalise, to tensor.
+
+    Spatial steps move a `mask` passed with the image along with it; padded mask pixels get `mask_fill`
+    (the ignore index), so padding never counts as background.
+    """
     steps: list[A.BasicTransform] = []
     if image_size:
         steps.append(A.Resize(image_size, image_size))
     if train:
         steps += [augmentation(item) for item in augment or ()]
-    steps += [
-        A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0),
-        ToTensorV2(),
-    ]
+        if crop_size:
+            steps.append(A.RandomCrop(crop_size, crop_size, pad_if_needed=True, fill_mask=mask_fill))
+    if size_multiple:
+        steps.append(
+            A.PadIfNeeded(
+                min_height=None, min_width=None, pad_height_divisor=size_multiple, pad_width_divisor=size_multiple,
+                position="top_left", fill_mask=mask_fill,
+            )
+        )  # fmt: skip
+    steps += [A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0), ToTensorV2()]
     # albumentations draws from its own generator, untouched by seed_everything: seed it explicitly.
     return A.Compose(steps, seed=seed)
-
-
-def seed_worker_transform(worker_id: int) -> None:
-    """DataLoader worker_init_fn: Lightning's per-worker seeding plus a distinct seed for the worker's transform.
-
-    Each worker holds a copy of the dataset's Compose; without this they would all draw the same augmentations.
-    """
-    from lightning_fabric.utilities.seed import pl_worker_init_function
-    from torch.utils.data import get_worker_info
-
-    pl_worker_init_function(worker_id)
-    info = get_worker_info()
-    transform = getattr(info.dataset, "transform", None)
-    if isinstance(transform, A.Compose):
-        transform.set_random_seed(info.seed % 2**32)
 
 
 def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:

@@ -24,11 +24,14 @@ class Backbone:
         image_size and the backbone's own settings (plus pretrained/weights_path when `weights` is set).
     min_size: smallest input side the classifier accepts; smaller images are upsampled to it in the model.
     weights: where pretrained weights come from ("torchvision", "timm"), None when there are none.
+    smp_encoder: the segmentation_models_pytorch encoder name, or a function of the backbone settings
+        (for passthroughs), None when smp has no such encoder.
     """
 
     classifier: Callable[..., nn.Module] | None = None
     min_size: int = 1
     weights: str | None = None
+    smp_encoder: str | Callable[[Mapping[str, Any]], str] | None = None
 
 
 BACKBONES: Registry[Backbone] = Registry("backbone")
@@ -63,6 +66,15 @@ def require_backbone(name: str, task: str) -> Backbone:
     return entry
 
 
+def check_backbone(settings: Mapping[str, Any], task: str) -> None:
+    """Fails in one line if the backbone is unknown, cannot serve `task`, or has settings its builder lacks."""
+    entry = require_backbone(settings["name"], task)
+    if task == "classification":
+        backbone_options(settings, entry, task)
+    elif settings.get("pretrained") and entry.weights is None:
+        raise CnnlabError(f"backbone={settings['name']} has no pretrained weights; set backbone.pretrained=false")
+
+
 def backbone_options(settings: Mapping[str, Any], entry: Backbone, task: str) -> dict[str, Any]:
     """The builder's keyword arguments from a backbone config, checked against its signature."""
     name = settings["name"]
@@ -77,5 +89,6 @@ def backbone_options(settings: Mapping[str, Any], entry: Backbone, task: str) ->
     return check_settings(_builder(entry, task), {"name": name, **options}, "backbone", provided)
 
 
-def _builder(entry: Backbone, task: str) -> Callable[..., nn.Module] | None:
-    return {"classification": entry.classifier}.get(task)
+def _builder(entry: Backbone, task: str) -> Any:
+    """What `entry` offers `task`, None if nothing."""
+    return {"classification": entry.classifier, "segmentation": entry.smp_encoder}.get(task)

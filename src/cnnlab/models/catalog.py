@@ -10,10 +10,21 @@ BACKBONES.add("simple_cnn", Backbone(classifier=SimpleCNN))
 BACKBONES.add("lenet5", Backbone(classifier=LeNet5, min_size=LeNet5.min_size))
 # Minimum sides: AlexNet's strided stem and three 3x3/2 pools need 63 px; VGG's five 2x2 pools need 32.
 BACKBONES.add("alexnet", Backbone(classifier=torchvision_classifier("alexnet"), min_size=63, weights="torchvision"))
+# Names shared with smp's encoders serve segmentation too.
 for _vgg in ("vgg11", "vgg11_bn", "vgg16", "vgg16_bn"):
-    BACKBONES.add(_vgg, Backbone(classifier=torchvision_classifier(_vgg), min_size=32, weights="torchvision"))
-for _resnet in ("resnet18", "resnet34", "resnet50"):
-    BACKBONES.add(_resnet, Backbone(classifier=torchvision_classifier(_resnet), weights="torchvision"))
+    BACKBONES.add(
+        _vgg, Backbone(classifier=torchvision_classifier(_vgg), min_size=32, weights="torchvision", smp_encoder=_vgg)
+    )
+for _name in ("resnet18", "resnet34", "resnet50", "mobilenet_v2"):
+    BACKBONES.add(_name, Backbone(classifier=torchvision_classifier(_name), weights="torchvision", smp_encoder=_name))
+BACKBONES.add(
+    "efficientnet-b0",
+    Backbone(classifier=torchvision_classifier("efficientnet_b0"), weights="torchvision", smp_encoder="efficientnet-b0"),
+)
 # Passthroughs: any model of the library by backbone.model; 32 px keeps their strided stems above 1x1.
 BACKBONES.add("torchvision", Backbone(classifier=build_torchvision_classifier, min_size=32, weights="torchvision"))
-BACKBONES.add("timm", Backbone(classifier=build_timm_classifier, min_size=32, weights="timm"))
+# smp wraps any timm model as a "tu-" (timm universal) encoder.
+BACKBONES.add(
+    "timm",
+    Backbone(classifier=build_timm_classifier, min_size=32, weights="timm", smp_encoder=lambda s: f"tu-{s['model']}"),
+)

@@ -35,6 +35,7 @@ class BaseTask(pl.LightningModule):
         self.scheduler_settings = dict(scheduler)
         self.monitor = monitor
         self.monitor_mode = monitor_mode
+        self._pending_figures: dict[str, Figure] = {}
 
     def set_metrics(self, metrics: MetricCollection) -> None:
         """One copy of `metrics` per stage, logged as train/<name>, val/<name>, test/<name>."""
@@ -55,6 +56,10 @@ class BaseTask(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
 
-    def figures(self) -> dict[str, Figure]:
-        """Figures for the tracker to save after testing, by artifact file name."""
-        return {}
+    def add_figure(self, artifact_file: str, figure: Figure) -> None:
+        """Queues a figure for the tracker, which saves it after the current validation or test loop."""
+        self._pending_figures[artifact_file] = figure
+
+    def pop_figures(self) -> dict[str, Figure]:
+        figures, self._pending_figures = self._pending_figures, {}
+        return figures

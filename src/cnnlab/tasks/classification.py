@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
 
@@ -28,6 +27,7 @@ class ClassificationTask(BaseTask):
         class_names: Sequence[str],
         in_channels: int,
         image_size: Sequence[int],
+        normalize: Mapping[str, Sequence[float]],
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any],
         head: str = "multiclass",
@@ -58,7 +58,6 @@ class ClassificationTask(BaseTask):
         )
         # Per-class accuracy is the confusion matrix's row-normalised diagonal; multilabel has no single matrix.
         self.test_confusion = None if head == "multilabel" else ConfusionMatrix(task=head, **size)
-        self._figures: dict[str, Figure] = {}
 
     def forward(self, images: Tensor) -> Tensor:
         logits = self.net(images)
@@ -106,12 +105,9 @@ class ClassificationTask(BaseTask):
         per_class = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
         for name, accuracy in zip(self.class_names, per_class.tolist(), strict=True):
             self.log(f"test/acc_per_class/{name}", accuracy)
-        self._figures["confusion_matrix.png"] = confusion_matrix_figure(matrix.numpy(), self.class_names)
+        self.add_figure("confusion_matrix.png", confusion_matrix_figure(matrix.numpy(), self.class_names))
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         logits = self(images)
         return logits.softmax(dim=-1) if self.head == "multiclass" else torch.sigmoid(logits)
-
-    def figures(self) -> dict[str, Figure]:
-        return dict(self._figures)

@@ -23,8 +23,15 @@ class MlflowArtifacts(pl.Callback):
         if trainer.is_global_zero and self.log_checkpoint and best:
             self.run.log_file(best, "checkpoints")
 
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log_figures(trainer, pl_module)
+
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        figures = pl_module.figures() if hasattr(pl_module, "figures") else {}
+        self._log_figures(trainer, pl_module)
+
+    def _log_figures(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Saves the figures the task queued (confusion matrices, overlays) and frees them."""
+        figures = pl_module.pop_figures() if hasattr(pl_module, "pop_figures") else {}
         for name, figure in figures.items():
             if trainer.is_global_zero:
                 self.run.log_figure(figure, name)

@@ -1,0 +1,73 @@
+"""SplitDataModule: train/val/test datasets behind seeded DataLoaders; subclasses say how the splits are made."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from cnnlab.data.transforms import seed_worker_transform
+from cnnlab.errors import CnnlabError
+
+
+@dataclass
+class Splits:
+    """Three datasets and the facts models need about them (classes, channels, ...)."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    class_names: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SplitDataModule(pl.LightningDataModule):
+    def __init__(self, *, batch_size: int, num_workers: int) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise CnnlabError(f"data.batch_size={batch_size} must be at least 1")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.splits: Splits | None = None
+        # Transforms are seeded from torch's seed, which seed_everything(cfg.seed) has set before data is built.
+        self.seed = torch.initial_seed() % 2**32
+
+    @abstractmethod
+    def load_splits(self) -> Splits:
+        """Reads the data and returns the three splits with their transforms attached."""
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            self.splits = self.load_splits()
+            for split in ("train", "val", "test"):
+                if len(getattr(self.splits, split)) == 0:
+                    raise CnnlabError(
+                        f"data={self.describe()}: the {split} split is empty; add data or change the split fractions"
+                    )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.splits.train, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.splits.val, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.splits.test, shuffle=False)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            worker_init_fn=seed_worker_transform if self.num_workers > 0 else None,
+        )

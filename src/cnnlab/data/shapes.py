@@ -1,0 +1,120 @@
+"""data=shapes: a generated dataset of circles, rectangles and triangles on noisy backgrounds, in the masks format.
+
+Deterministic from its settings (seed included), written once under `root/<settings hash>/` and reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cnnlab.data.masks import CLASSES_FILE, MaskFolderData
+
+SHAPE_CLASSES = ["background", "circle", "rectangle", "triangle"]
+
+
+def generate_shapes(
+    root: Path,
+    *,
+    splits: dict[str, int],
+    image_size: int,
+    max_shapes: int,
+    min_radius: float,
+    max_radius: float,
+    noise: float,
+    seed: int,
+) -> None:
+    """Writes root/<split>/images/*.png, root/<split>/masks/*.png and root/classes.txt, atomically."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        rng = np.random.default_rng(seed)
+        for split, count in splits.items():
+            (staging / split / "images").mkdir(parents=True)
+            (staging / split / "masks").mkdir(parents=True)
+            for i in range(count):
+                image, mask = draw_scene(rng, image_size, max_shapes, min_radius, max_radius, noise)
+                Image.fromarray(image).save(staging / split / "images" / f"{i:05d}.png")
+                Image.fromarray(mask).save(staging / split / "masks" / f"{i:05d}.png")
+        (staging / CLASSES_FILE).write_text("\n".join(SHAPE_CLASSES) + "\n")
+        # A rename is atomic: readers see the whole dataset or none of it; a concurrent writer's copy wins.
+        try:
+            os.rename(staging, root)
+        except OSError:
+            if not root.is_dir():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def draw_scene(
+    rng: np.random.Generator, size: int, max_shapes: int, min_radius: float, max_radius: float, noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One RGB image and its class-index mask; later shapes occlude earlier ones in both."""
+    corners = rng.uniform(0, 255, (2, 3))
+    ramp = np.linspace(0, 1, size)[None, :, None]
+    background = corners[0] * (1 - ramp) + corners[1] * ramp
+    image = Image.fromarray(np.broadcast_to(background, (size, size, 3)).astype(np.uint8))
+    mask = Image.new("L", (size, size), 0)
+    paint, label = ImageDraw.Draw(image), ImageDraw.Draw(mask)
+    for _ in range(rng.integers(1, max_shapes + 1)):
+        kind = int(rng.integers(1, len(SHAPE_CLASSES)))
+        radius = rng.uniform(min_radius, max_radius) * size
+        cx, cy = rng.uniform(radius, size - radius, 2)
+        colour = tuple(int(c) for c in rng.uniform(0, 255, 3))
+        if kind == 1:
+            box = [cx - radius, cy - radius, cx + radius, cy + radius]
+            paint.ellipse(box, fill=colour), label.ellipse(box, fill=kind)
+        elif kind == 2:
+            w, h = radius * rng.uniform(0.6, 1.0, 2)
+            box = [cx - w, cy - h, cx + w, cy + h]
+            paint.rectangle(box, fill=colour), label.rectangle(box, fill=kind)
+        else:
+            angles = rng.uniform(0, 2 * np.pi) + np.array([0, 2 * np.pi / 3, 4 * np.pi / 3])
+            points = [(cx + radius * np.cos(a), cy + radius * np.sin(a)) for a in angles]
+            paint.polygon(points, fill=colour), label.polygon(points, fill=kind)
+    pixels = np.asarray(image, np.float32) + rng.normal(0, noise, (size, size, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8), np.asarray(mask)
+
+
+class ShapesData(MaskFolderData):
+    def __init__(
+        self,
+        *,
+        root: str = "outputs/datasets/shapes",
+        num_train: int = 320,
+        num_val: int = 64,
+        num_test: int = 64,
+        size: int = 96,
+        max_shapes: int = 4,
+        min_radius: float = 0.08,
+        max_radius: float = 0.25,
+        noise: float = 12.0,
+        generator_seed: int = 0,
+        **common,
+    ) -> None:
+        self.generator_settings = {
+            "splits": {"train": num_train, "val": num_val, "test": num_test},
+            "image_size": size, "max_shapes": max_shapes, "min_radius": min_radius, "max_radius": max_radius,
+            "noise": noise, "seed": generator_seed,
+        }  # fmt: skip
+        key = hashlib.sha1(json.dumps(self.generator_settings, sort_keys=True).encode()).hexdigest()[:10]
+        super().__init__(root=str(Path(root) / key), **common)
+
+    def describe(self) -> str:
+        return f"shapes ({self.root})"
+
+    def prepare_data(self) -> None:
+        if not self.root.is_dir():
+            generate_shapes(self.root, **self.generator_settings)
+
+    def load_splits(self):
+        self.prepare_data()
+        return super().load_splits()

@@ -1,0 +1,154 @@
+"""Semantic segmentation: smp architecture on a backbone's encoder -> per-pixel logits; smp losses; IoU, Dice."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torchmetrics import Accuracy, F1Score, JaccardIndex, MetricCollection
+
+from cnnlab.errors import CnnlabError, pick
+from cnnlab.models.segmentation import build_segmenter
+from cnnlab.plots.overlay import segmentation_overlay_figure
+from cnnlab.tasks.base import BaseTask
+
+MODES = ("multiclass", "binary")
+
+
+def build_loss(name: str, mode: str, ignore_index: int) -> nn.Module:
+    """One smp loss by its config name; `ce` is cross-entropy (BCE for the binary mode)."""
+    from segmentation_models_pytorch import losses
+
+    builders = {
+        "dice": lambda: losses.DiceLoss(mode, ignore_index=ignore_index),
+        "focal": lambda: losses.FocalLoss(mode, ignore_index=ignore_index),
+        "jaccard": lambda: losses.JaccardLoss(mode, ignore_index=ignore_index),
+        "lovasz": lambda: losses.LovaszLoss(mode, ignore_index=ignore_index),
+        "ce": lambda: (
+            losses.SoftCrossEntropyLoss(smooth_factor=0.0, ignore_index=ignore_index)
+            if mode == "multiclass"
+            else losses.SoftBCEWithLogitsLoss(ignore_index=ignore_index)
+        ),
+    }
+    return pick("task.losses", name, builders)()
+
+
+class SegmentationTask(BaseTask):
+    def __init__(
+        self,
+        *,
+        backbone: Mapping[str, Any],
+        num_classes: int,
+        class_names: Sequence[str],
+        in_channels: int,
+        ignore_index: int,
+        normalize: Mapping[str, Sequence[float]],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any],
+        arch: str = "Unet",
+        arch_options: Mapping[str, Any] | None = None,
+        mode: str = "multiclass",
+        losses: Mapping[str, float] | None = None,
+        overlay_images: int = 6,
+        overlay_every_n_epochs: int = 0,
+        monitor: str = "val/miou",
+        monitor_mode: str = "max",
+    ) -> None:
+        super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
+        self.save_hyperparameters()
+        pick("task.mode", mode, dict.fromkeys(MODES))
+        if mode == "binary" and num_classes != 2:
+            raise CnnlabError(f"task.mode=binary needs 2 classes (background, object); the data has {num_classes}")
+        self.mode = mode
+        self.class_names = list(class_names)
+        self.ignore_index = ignore_index
+        self.normalize = normalize
+        self.overlay_images = overlay_images
+        self.overlay_every_n_epochs = overlay_every_n_epochs
+        outputs = 1 if mode == "binary" else num_classes
+        self.net = build_segmenter(
+            backbone, arch=arch, in_channels=in_channels, num_classes=outputs, **dict(arch_options or {})
+        )
+        weights = dict(losses or {"dice": 1.0, "ce": 1.0})
+        if not weights:
+            raise CnnlabError("task.losses is empty; give at least one, e.g. {dice: 1.0}")
+        self.losses = nn.ModuleDict({name: build_loss(name, mode, ignore_index) for name in weights})
+        self.loss_weights = weights
+        size = {"task": "multiclass", "num_classes": num_classes, "ignore_index": ignore_index}
+        self.set_metrics(
+            MetricCollection({
+                "miou": JaccardIndex(average="macro", **size),
+                "dice": F1Score(average="macro", **size),
+                "pixel_acc": Accuracy(average="micro", **size),
+            })  # fmt: skip
+        )
+        self.test_iou_per_class = JaccardIndex(average="none", **size)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)
+
+    def loss(self, logits: Tensor, masks: Tensor) -> Tensor:
+        target = masks.unsqueeze(1).to(logits.dtype) if self.mode == "binary" else masks
+        return sum(weight * self.losses[name](logits, target) for name, weight in self.loss_weights.items())
+
+    def predict_classes(self, logits: Tensor) -> Tensor:
+        return (logits[:, 0] > 0).long() if self.mode == "binary" else logits.argmax(dim=1)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        images, masks = batch
+        logits = self(images)
+        loss = self.loss(logits, masks)
+        predictions = self.predict_classes(logits.detach())
+        self.log_dict(self.stage_metrics(stage)(predictions, masks), on_step=False, on_epoch=True, sync_dist=True)
+        return loss, predictions
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss, _ = self._shared_step(batch, "train")
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, predictions = self._shared_step(batch, "val")
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        if batch_idx == 0 and self._overlay_due():
+            name = f"overlays/val_epoch_{self.current_epoch:03d}.png"
+            self.add_figure(name, self._overlay(batch, predictions, f"val, epoch {self.current_epoch}"))
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, predictions = self._shared_step(batch, "test")
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        self.test_iou_per_class.update(predictions, batch[1])
+        if batch_idx == 0:
+            self.add_figure("overlays/test_best.png", self._overlay(batch, predictions, "test, best checkpoint"))
+
+    def on_test_epoch_end(self) -> None:
+        for name, iou in zip(self.class_names, self.test_iou_per_class.compute().tolist(), strict=True):
+            self.log(f"test/iou_per_class/{name}", iou)
+        self.test_iou_per_class.reset()
+
+    def _overlay_due(self) -> bool:
+        if self.trainer.sanity_checking or self.overlay_images <= 0:
+            return False
+        epoch = self.current_epoch + 1
+        every = self.overlay_every_n_epochs
+        return (every > 0 and epoch % every == 0) or epoch == self.trainer.max_epochs
+
+    def _overlay(self, batch: tuple[Tensor, Tensor], predictions: Tensor, title: str):
+        images, masks = (t[: self.overlay_images].detach().cpu() for t in batch)
+        mean = torch.tensor(self.normalize["mean"]).view(1, -1, 1, 1)
+        std = torch.tensor(self.normalize["std"]).view(1, -1, 1, 1)
+        pixels = (images * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+        if pixels.shape[-1] == 1:
+            pixels = np.repeat(pixels, 3, axis=-1)
+        return segmentation_overlay_figure(
+            pixels, masks.numpy(), predictions[: self.overlay_images].cpu().numpy(), self.class_names,
+            self.ignore_index, title,
+        )  # fmt: skip
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.predict_classes(self(images))
