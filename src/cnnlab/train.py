@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-from cnnlab.data import DATASETS, build_data
+from cnnlab.data import build_data, check_data
 from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
@@ -74,7 +74,7 @@ def check_choices(config: dict[str, Any]) -> None:
     task = config["task"]["name"]
     TASKS.get(task)
     check_backbone(config["backbone"], task)
-    DATASETS.get(config["data"]["name"])
+    check_data(config["data"], task)
     check_optimization(config["optimizer"], config["scheduler"])
 
 

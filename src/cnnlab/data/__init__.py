@@ -13,6 +13,7 @@ from cnnlab.data.imagefolder import ImageFolderData
 from cnnlab.data.masks import MaskFolderData
 from cnnlab.data.shapes import ShapesData
 from cnnlab.data.torchvision_sets import Cifar10Data, FashionMnistData, MnistData
+from cnnlab.errors import CnnlabError
 from cnnlab.registry import Registry, check_settings
 
 DATASETS: Registry[type[pl.LightningDataModule]] = Registry("data")
@@ -26,10 +27,21 @@ DATASETS.add("shapes", ShapesData)
 DATASETS.add("coco_semantic", CocoSemanticData)
 
 
+def datasets_for(task: str) -> list[str]:
+    return [name for name in DATASETS if DATASETS.get(name).task == task]
+
+
+def check_data(settings: Mapping[str, Any], task: str) -> None:
+    """Fails in one line if the data is unknown or has no targets for `task`."""
+    if DATASETS.get(settings["name"]).task != task:
+        valid = ", ".join(datasets_for(task))
+        raise CnnlabError(f"data={settings['name']} has no targets for task={task}; valid data for {task}: {valid}")
+
+
 def build_data(settings: Mapping[str, Any]) -> pl.LightningDataModule:
     """The DataModule named by settings["name"], constructed from the other keys."""
     cls = DATASETS.get(settings["name"])
     return cls(**check_settings(cls, dict(settings), "data"))
 
 
-__all__ = ["DATASETS", "build_data"]
+__all__ = ["DATASETS", "build_data", "check_data", "datasets_for"]

@@ -26,6 +26,8 @@ class Splits:
 
 
 class SplitDataModule(pl.LightningDataModule):
+    task = ""  # the task whose targets this data provides; set by each family of DataModules
+
     def __init__(self, *, batch_size: int, num_workers: int) -> None:
         super().__init__()
         if batch_size < 1:

@@ -77,7 +77,8 @@ def rasterise(coco, image_id: int, labels: dict[int, int], ignore_index: int) ->
     """Class-index mask: crowd regions become ignore_index, then objects paint over them, larger first."""
     info = coco.imgs[image_id]
     mask = np.zeros((info["height"], info["width"]), np.int64)
-    annotations = sorted(coco.loadAnns(coco.getAnnIds(imgIds=image_id)), key=lambda a: (not a.get("iscrowd"), -a["area"]))
+    annotations = coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+    annotations.sort(key=lambda a: (not a.get("iscrowd"), -a["area"]))
     for annotation in annotations:
         region = coco.annToMask(annotation).astype(bool)
         mask[region] = ignore_index if annotation.get("iscrowd") else labels[annotation["category_id"]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
-from cnnlab.data.datasets import ImageArrayDataset
 from cnnlab.data.base import Splits
+from cnnlab.data.datasets import ImageArrayDataset
 from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import three_way_split
 

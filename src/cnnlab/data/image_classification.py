@@ -10,6 +10,8 @@ from cnnlab.data.transforms import build_transforms
 
 
 class ImageClassificationData(SplitDataModule):
+    task = "classification"
+
     def __init__(
         self,
         *,

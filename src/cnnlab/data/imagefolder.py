@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
-from cnnlab.data.datasets import ImageFileDataset
 from cnnlab.data.base import Splits
+from cnnlab.data.datasets import ImageFileDataset
 from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import split_indices
 from cnnlab.errors import CnnlabError

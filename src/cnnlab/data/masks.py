@@ -44,7 +44,8 @@ class MaskFolderData(SegmentationData):
             raise CnnlabError(f"data.root={self.root} is not a folder; it should hold images/ and masks/")
         names = self._class_names()
         if (self.root / "train").is_dir():
-            pairs = {split: _pairs(self.root / split) for split in ("train", "val", "test") if (self.root / split).is_dir()}
+            present = [split for split in ("train", "val", "test") if (self.root / split).is_dir()]
+            pairs = {split: _pairs(self.root / split) for split in present}
         else:
             pairs = {"train": _pairs(self.root)}
         if "test" not in pairs:

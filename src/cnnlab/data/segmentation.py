@@ -20,6 +20,8 @@ SIZE_MULTIPLE = 32  # smp encoders downsample five times
 
 
 class SegmentationData(SplitDataModule):
+    task = "segmentation"
+
     def __init__(
         self,
         *,

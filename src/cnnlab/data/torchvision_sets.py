@@ -8,8 +8,8 @@ from urllib.error import URLError
 import numpy as np
 import torchvision
 
-from cnnlab.data.datasets import ImageArrayDataset
 from cnnlab.data.base import Splits
+from cnnlab.data.datasets import ImageArrayDataset
 from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import split_indices
 from cnnlab.errors import CnnlabError

@@ -42,9 +42,25 @@ def build_transforms(
                 position="top_left", fill_mask=mask_fill,
             )
         )  # fmt: skip
-    steps += [A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0), ToTensorV2()]
+    steps.append(A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0))
+    steps.append(ToTensorV2())
     # albumentations draws from its own generator, untouched by seed_everything: seed it explicitly.
     return A.Compose(steps, seed=seed)
+
+
+def seed_worker_transform(worker_id: int) -> None:
+    """DataLoader worker_init_fn: Lightning's per-worker seeding plus a distinct seed for the worker's transform.
+
+    Each worker holds a copy of the dataset's Compose; without this they would all draw the same augmentations.
+    """
+    from lightning_fabric.utilities.seed import pl_worker_init_function
+    from torch.utils.data import get_worker_info
+
+    pl_worker_init_function(worker_id)
+    info = get_worker_info()
+    transform = getattr(info.dataset, "transform", None)
+    if isinstance(transform, A.Compose):
+        transform.set_random_seed(info.seed % 2**32)
 
 
 def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:

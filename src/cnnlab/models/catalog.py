@@ -17,10 +17,10 @@ for _vgg in ("vgg11", "vgg11_bn", "vgg16", "vgg16_bn"):
     )
 for _name in ("resnet18", "resnet34", "resnet50", "mobilenet_v2"):
     BACKBONES.add(_name, Backbone(classifier=torchvision_classifier(_name), weights="torchvision", smp_encoder=_name))
-BACKBONES.add(
-    "efficientnet-b0",
-    Backbone(classifier=torchvision_classifier("efficientnet_b0"), weights="torchvision", smp_encoder="efficientnet-b0"),
+_efficientnet = Backbone(
+    classifier=torchvision_classifier("efficientnet_b0"), weights="torchvision", smp_encoder="efficientnet-b0"
 )
+BACKBONES.add("efficientnet-b0", _efficientnet)
 # Passthroughs: any model of the library by backbone.model; 32 px keeps their strided stems above 1x1.
 BACKBONES.add("torchvision", Backbone(classifier=build_torchvision_classifier, min_size=32, weights="torchvision"))
 # smp wraps any timm model as a "tu-" (timm universal) encoder.

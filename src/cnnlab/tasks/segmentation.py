@@ -79,11 +79,13 @@ class SegmentationTask(BaseTask):
         self.loss_weights = weights
         size = {"task": "multiclass", "num_classes": num_classes, "ignore_index": ignore_index}
         self.set_metrics(
-            MetricCollection({
-                "miou": JaccardIndex(average="macro", **size),
-                "dice": F1Score(average="macro", **size),
-                "pixel_acc": Accuracy(average="micro", **size),
-            })  # fmt: skip
+            MetricCollection(
+                {
+                    "miou": JaccardIndex(average="macro", **size),
+                    "dice": F1Score(average="macro", **size),
+                    "pixel_acc": Accuracy(average="micro", **size),
+                }
+            )  # fmt: skip
         )
         self.test_iou_per_class = JaccardIndex(average="none", **size)
 
