@@ -123,7 +123,7 @@ def _colours_to_indices(array: np.ndarray, palette: Sequence[Sequence[int]], pat
         indices[(array == np.asarray(colour, np.uint8)).all(axis=-1)] = index
     if (indices < 0).any():
         y, x = np.argwhere(indices < 0)[0]
-        raise CnnlabError(f"{path}: colour {tuple(array[y, x])} at ({x}, {y}) is not in data.palette")
+        raise CnnlabError(f"{path}: colour {tuple(int(c) for c in array[y, x])} at ({x}, {y}) is not in data.palette")
     return indices
 
 

@@ -36,6 +36,8 @@ def build_segmenter(
         )  # fmt: skip
     except TypeError as err:
         raise CnnlabError(f"task.arch_options: {err}") from err
+    except ValueError as err:  # smp's word on an encoder the architecture cannot take
+        raise CnnlabError(f"task.arch={arch} with backbone={backbone['name']}: {err}") from err
     except (OSError, RuntimeError) as err:
         if not pretrained:
             raise
