@@ -61,3 +61,19 @@ def test_imagefolder_trains_end_to_end(make_config, store: str, tmp_path: Path) 
     assert run.info.status == "FINISHED" and run.data.tags["cnnlab.data"] == "imagefolder"
     assert run.data.params["data.root"] == str(root)
     assert metrics["test/acc"] >= 0.5  # brightness separates the classes; chance is 0.33
+
+
+def test_segmentation_trains_end_to_end_with_overlays(make_config, store: str, tmp_path: Path) -> None:
+    metrics = train(make_config(
+        "task=segmentation", f"data.root={tmp_path / 'shapes'}", "data.num_train=8", "data.num_val=4",
+        "data.num_test=4", "data.size=32", "data.batch_size=4", "backbone=resnet18", "task.arch=FPN",
+        "trainer.max_epochs=2", "trainer.enable_progress_bar=false", "tracking.log_model=false",
+    ))  # fmt: skip
+    (run,) = runs(store, "segmentation")
+    assert run.info.status == "FINISHED" and run.data.tags["cnnlab.task"] == "segmentation"
+    assert {"val/miou", "val/dice", "val/pixel_acc", "test/miou", "test/iou_per_class/circle"} <= set(run.data.metrics)
+    assert 0.0 <= metrics["test/miou"] <= 1.0 and metrics["val/miou"] >= run.data.metrics["val/miou"] - 1e-6
+    client = MlflowClient(store)
+    overlays = {a.path for a in client.list_artifacts(run.info.run_id, "overlays")}
+    assert overlays == {"overlays/val_epoch_001.png", "overlays/test_best.png"}
+    assert run.data.params["task.arch"] == "FPN" and run.data.params["backbone.name"] == "resnet18"
