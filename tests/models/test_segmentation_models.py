@@ -9,7 +9,9 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models.segmentation import build_segmenter, segmentation_architectures
 
 # DPT takes only timm ViT encoders; PAN's pyramid pooling needs 128 px; everything else runs on 64 px.
-ENCODERS = {"DPT": [{"name": "timm", "model": "vit_tiny_patch16_224"}, {"name": "timm", "model": "deit_tiny_patch16_224"}]}
+ENCODERS = {
+    "DPT": [{"name": "timm", "model": "vit_tiny_patch16_224"}, {"name": "timm", "model": "deit_tiny_patch16_224"}]
+}
 SIZES = {"DPT": 224, "PAN": 128}
 CASES = [
     (arch, encoder)
@@ -35,7 +37,9 @@ def test_grayscale_input_and_binary_output() -> None:
 
 
 def test_unknown_architecture_lists_valid_ones() -> None:
-    with pytest.raises(CnnlabError, match="task.arch=Unet3000 is not an smp architecture; valid: .*DeepLabV3Plus.*Unet"):
+    with pytest.raises(
+        CnnlabError, match="task.arch=Unet3000 is not an smp architecture; valid: .*DeepLabV3Plus.*Unet"
+    ):
         build_segmenter({"name": "resnet18"}, arch="Unet3000", in_channels=3, num_classes=2)
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
@@ -16,13 +15,12 @@ from cnnlab.errors import CnnlabError
 
 @dataclass
 class Splits:
-    """Three datasets and the facts models need about them (classes, channels, ...)."""
+    """Three datasets and the class names their targets index."""
 
     train: Dataset
     val: Dataset
     test: Dataset
     class_names: list[str]
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class SplitDataModule(pl.LightningDataModule):
