@@ -30,6 +30,7 @@ def generate_shapes(
     max_radius: float,
     noise: float,
     seed: int,
+    overlap: bool = False,
 ) -> None:
     """Writes root/<split>/images/*.png, root/<split>/masks/*.png and root/classes.txt, atomically."""
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +41,7 @@ def generate_shapes(
             (staging / split / "images").mkdir(parents=True)
             (staging / split / "masks").mkdir(parents=True)
             for i in range(count):
-                image, mask = draw_scene(rng, image_size, max_shapes, min_radius, max_radius, noise)
+                image, mask = draw_scene(rng, image_size, max_shapes, min_radius, max_radius, noise, overlap)
                 Image.fromarray(image).save(staging / split / "images" / f"{i:05d}.png")
                 Image.fromarray(mask).save(staging / split / "masks" / f"{i:05d}.png")
         (staging / CLASSES_FILE).write_text("\n".join(SHAPE_CLASSES) + "\n")
@@ -55,19 +56,36 @@ def generate_shapes(
 
 
 def draw_scene(
-    rng: np.random.Generator, size: int, max_shapes: int, min_radius: float, max_radius: float, noise: float
+    rng: np.random.Generator,
+    size: int,
+    max_shapes: int,
+    min_radius: float,
+    max_radius: float,
+    noise: float,
+    overlap: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One RGB image and its class-index mask; later shapes occlude earlier ones in both."""
+    """One RGB image and its class-index mask.
+
+    With overlap, later shapes occlude earlier ones (a half-hidden square can look like a pentagon: harder, and
+    ambiguous); without, each shape is placed clear of the others or left out after a few tries.
+    """
     corners = rng.uniform(0, 255, (2, 3))
     ramp = np.linspace(0, 1, size)[None, :, None]
     background = corners[0] * (1 - ramp) + corners[1] * ramp
     image = Image.fromarray(np.broadcast_to(background, (size, size, 3)).astype(np.uint8))
     mask = Image.new("L", (size, size), 0)
     paint, label = ImageDraw.Draw(image), ImageDraw.Draw(mask)
+    placed: list[tuple[float, float, float]] = []
     for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(SHAPE_CLASSES)))
         radius = rng.uniform(min_radius, max_radius) * size
-        cx, cy = rng.uniform(radius, size - radius, 2)
+        for _attempt in range(30):
+            cx, cy = rng.uniform(radius, size - radius, 2)
+            if overlap or all(np.hypot(cx - x, cy - y) > radius + r + 1 for x, y, r in placed):
+                break
+        else:
+            continue
+        placed.append((cx, cy, radius))
         colour = tuple(int(c) for c in rng.uniform(0, 255, 3))
         if kind == 1:
             box = [cx - radius, cy - radius, cx + radius, cy + radius]
@@ -97,13 +115,14 @@ class ShapesData(MaskFolderData):
         min_radius: float = 0.12,
         max_radius: float = 0.3,
         noise: float = 12.0,
+        overlap: bool = False,
         generator_seed: int = 0,
         **common,
     ) -> None:
         self.generator_settings = {
             "splits": {"train": num_train, "val": num_val, "test": num_test},
             "image_size": size, "max_shapes": max_shapes, "min_radius": min_radius, "max_radius": max_radius,
-            "noise": noise, "seed": generator_seed,
+            "noise": noise, "overlap": overlap, "seed": generator_seed,
         }  # fmt: skip
         key = hashlib.sha1(json.dumps(self.generator_settings, sort_keys=True).encode()).hexdigest()[:10]
         super().__init__(root=str(Path(root) / key), **common)
