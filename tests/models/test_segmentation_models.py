@@ -51,3 +51,13 @@ def test_backbone_without_encoder_is_refused() -> None:
 def test_architecture_encoder_mismatch_is_one_line() -> None:
     with pytest.raises(CnnlabError, match="task.arch=DPT with backbone=resnet18: Only Timm encoders"):
         build_segmenter({"name": "resnet18"}, arch="DPT", in_channels=3, num_classes=2)
+
+
+def test_pretrained_encoder_offline_fails_with_a_clear_message(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import huggingface_hub.constants
+
+    # smp fetches encoder weights from the Hugging Face hub: offline mode and an empty cache, whatever the network.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(CnnlabError, match="backbone.pretrained=true could not fetch ImageNet weights .* resnet18"):
+        build_segmenter({"name": "resnet18", "pretrained": True}, arch="Unet", in_channels=3, num_classes=2)
