@@ -60,7 +60,7 @@ def test_small_inputs_are_upsampled_to_the_minimum_size() -> None:
 
 
 def test_unknown_backbone_lists_valid_names() -> None:
-    with pytest.raises(CnnlabError, match="unknown backbone 'nope'; valid choices: alexnet, lenet5"):
+    with pytest.raises(CnnlabError, match="unknown backbone 'nope'; valid choices: alexnet, efficientnet-b0, lenet5"):
         build_classifier(settings("nope"), in_channels=1, num_classes=2, image_size=(8, 8))
 
 
