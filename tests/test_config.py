@@ -11,7 +11,12 @@ from tests.conftest import FAST
 
 GROUP_OPTIONS = [(g, o) for g in config_groups() if g != "experiment" for o in group_options(g)]
 # Options that need a value only the user has.
-REQUIRED = {("data", "imagefolder"): ["data.root=/some/folder"]}
+REQUIRED = {
+    ("data", "imagefolder"): ["data.root=/some/folder"],
+    ("data", "masks"): ["data.root=/some/folder"],
+    ("data", "coco_semantic"): ["data.annotations=a.json", "data.images=/some/folder"],
+    ("data", "coco"): ["data.annotations=a.json", "data.images=/some/folder"],
+}
 
 
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])

@@ -53,8 +53,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
         metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
         if tracking["log_model"] and trainer.is_global_zero:
-            example, _ = next(iter(data.test_dataloader()))
-            log_pytorch_model(run, task.net, example)
+            example = task.serving_example(next(iter(data.test_dataloader())))
+            log_pytorch_model(run, task.serving_network(), example)
         report(metrics, run)
     return metrics
 

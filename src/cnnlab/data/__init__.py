@@ -7,11 +7,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from cnnlab.data.coco_detection import CocoDetectionData
 from cnnlab.data.coco_semantic import CocoSemanticData
 from cnnlab.data.digits import DigitsData
 from cnnlab.data.imagefolder import ImageFolderData
 from cnnlab.data.masks import MaskFolderData
 from cnnlab.data.shapes import ShapesData
+from cnnlab.data.shapes_detection import ShapesDetectionData
 from cnnlab.data.torchvision_sets import Cifar10Data, FashionMnistData, MnistData
 from cnnlab.errors import CnnlabError
 from cnnlab.registry import Registry, check_settings
@@ -25,6 +27,8 @@ DATASETS.add("fashion_mnist", FashionMnistData)
 DATASETS.add("masks", MaskFolderData)
 DATASETS.add("shapes", ShapesData)
 DATASETS.add("coco_semantic", CocoSemanticData)
+DATASETS.add("coco", CocoDetectionData)
+DATASETS.add("shapes_detection", ShapesDetectionData)
 
 
 def datasets_for(task: str) -> list[str]:

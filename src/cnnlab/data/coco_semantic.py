@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +70,8 @@ def load_coco(path: Path):
     if not path.is_file():
         raise CnnlabError(f"data.annotations={path} does not exist; give a COCO instances JSON")
     try:
-        return COCO(str(path))
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            return COCO(str(path))
     except (ValueError, KeyError, TypeError) as err:
         raise CnnlabError(f"{path}: not a COCO instances file ({type(err).__name__}: {err})") from err
 

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,26 +34,39 @@ def generate_shapes(
     overlap: bool = False,
 ) -> None:
     """Writes root/<split>/images/*.png, root/<split>/masks/*.png and root/classes.txt, atomically."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         rng = np.random.default_rng(seed)
         for split, count in splits.items():
             (staging / split / "images").mkdir(parents=True)
             (staging / split / "masks").mkdir(parents=True)
             for i in range(count):
-                image, mask = draw_scene(rng, image_size, max_shapes, min_radius, max_radius, noise, overlap)
+                image, mask, _ = draw_scene(rng, image_size, max_shapes, min_radius, max_radius, noise, overlap)
                 Image.fromarray(image).save(staging / split / "images" / f"{i:05d}.png")
                 Image.fromarray(mask).save(staging / split / "masks" / f"{i:05d}.png")
         (staging / CLASSES_FILE).write_text("\n".join(SHAPE_CLASSES) + "\n")
-        # A rename is atomic: readers see the whole dataset or none of it; a concurrent writer's copy wins.
+
+    write_atomically(root, fill)
+
+
+def write_atomically(root: Path, fill: Callable[[Path], None]) -> None:
+    """Runs fill(staging folder), then renames it to root: readers see the whole dataset or none of it."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        fill(staging)
         try:
             os.rename(staging, root)
-        except OSError:
+        except OSError:  # a concurrent writer got there first: its identical copy wins
             if not root.is_dir():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def settings_key(settings: dict) -> str:
+    """A short hash naming the cache folder of one set of generator settings."""
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def draw_scene(
@@ -63,8 +77,8 @@ def draw_scene(
     max_radius: float,
     noise: float,
     overlap: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One RGB image and its class-index mask.
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
+    """One RGB image, its class-index mask, and its instances as (class, visible-pixel mask) pairs.
 
     With overlap, later shapes occlude earlier ones (a half-hidden square can look like a pentagon: harder, and
     ambiguous); without, each shape is placed clear of the others or left out after a few tries.
@@ -73,9 +87,9 @@ def draw_scene(
     ramp = np.linspace(0, 1, size)[None, :, None]
     background = corners[0] * (1 - ramp) + corners[1] * ramp
     image = Image.fromarray(np.broadcast_to(background, (size, size, 3)).astype(np.uint8))
-    mask = Image.new("L", (size, size), 0)
-    paint, label = ImageDraw.Draw(image), ImageDraw.Draw(mask)
+    paint = ImageDraw.Draw(image)
     placed: list[tuple[float, float, float]] = []
+    shapes: list[tuple[int, np.ndarray]] = []
     for _ in range(rng.integers(1, max_shapes + 1)):
         kind = int(rng.integers(1, len(SHAPE_CLASSES)))
         radius = rng.uniform(min_radius, max_radius) * size
@@ -87,19 +101,31 @@ def draw_scene(
             continue
         placed.append((cx, cy, radius))
         colour = tuple(int(c) for c in rng.uniform(0, 255, 3))
+        silhouette = Image.new("1", (size, size), 0)
+        outline = ImageDraw.Draw(silhouette)
         if kind == 1:
             box = [cx - radius, cy - radius, cx + radius, cy + radius]
-            paint.ellipse(box, fill=colour), label.ellipse(box, fill=kind)
+            paint.ellipse(box, fill=colour), outline.ellipse(box, fill=1)
         elif kind == 2:
             w, h = radius * rng.uniform(0.6, 1.0, 2)
             box = [cx - w, cy - h, cx + w, cy + h]
-            paint.rectangle(box, fill=colour), label.rectangle(box, fill=kind)
+            paint.rectangle(box, fill=colour), outline.rectangle(box, fill=1)
         else:
             angles = rng.uniform(0, 2 * np.pi) + np.array([0, 2 * np.pi / 3, 4 * np.pi / 3])
             points = [(cx + radius * np.cos(a), cy + radius * np.sin(a)) for a in angles]
-            paint.polygon(points, fill=colour), label.polygon(points, fill=kind)
+            paint.polygon(points, fill=colour), outline.polygon(points, fill=1)
+        shapes.append((kind, np.asarray(silhouette, bool)))
+    mask = np.zeros((size, size), np.uint8)
+    instances: list[tuple[int, np.ndarray]] = []
+    covered = np.zeros((size, size), bool)
+    for kind, silhouette in reversed(shapes):  # the last drawn is on top
+        visible = silhouette & ~covered
+        covered |= silhouette
+        mask[visible] = kind
+        if visible.any():
+            instances.append((kind, visible))
     pixels = np.asarray(image, np.float32) + rng.normal(0, noise, (size, size, 3))
-    return np.clip(pixels, 0, 255).astype(np.uint8), np.asarray(mask)
+    return np.clip(pixels, 0, 255).astype(np.uint8), mask, instances[::-1]
 
 
 class ShapesData(MaskFolderData):
@@ -124,8 +150,7 @@ class ShapesData(MaskFolderData):
             "image_size": size, "max_shapes": max_shapes, "min_radius": min_radius, "max_radius": max_radius,
             "noise": noise, "overlap": overlap, "seed": generator_seed,
         }  # fmt: skip
-        key = hashlib.sha1(json.dumps(self.generator_settings, sort_keys=True).encode()).hexdigest()[:10]
-        super().__init__(root=str(Path(root) / key), **common)
+        super().__init__(root=str(Path(root) / settings_key(self.generator_settings)), **common)
 
     def describe(self) -> str:
         return f"shapes ({self.root})"

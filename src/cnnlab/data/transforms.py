@@ -48,6 +48,29 @@ def build_transforms(
     return A.Compose(steps, seed=seed)
 
 
+def build_detection_transforms(
+    *,
+    augment: Sequence[Mapping[str, Any]] | None,
+    normalize: Mapping[str, Sequence[float]],
+    image_size: int | None,
+    train: bool,
+    seed: int | None = None,
+) -> A.Compose:
+    """Like build_transforms, with boxes (pascal_voc x0,y0,x1,y1) moved along and label/instance lists kept in step.
+
+    Boxes pushed partly out of the image are clipped to it; a box left with under 30 % of its area is dropped.
+    """
+    steps: list[A.BasicTransform] = []
+    if image_size:
+        steps.append(A.LongestMaxSize(max_size=image_size))
+    if train:
+        steps += [augmentation(item) for item in augment or ()]
+    steps.append(A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0))
+    steps.append(ToTensorV2())
+    boxes = A.BboxParams(format="pascal_voc", label_fields=["labels", "instance"], min_visibility=0.3, clip=True)
+    return A.Compose(steps, bbox_params=boxes, seed=seed)
+
+
 def seed_worker_transform(worker_id: int) -> None:
     """DataLoader worker_init_fn: Lightning's per-worker seeding plus a distinct seed for the worker's transform.
 

@@ -26,12 +26,14 @@ class Backbone:
     weights: where pretrained weights come from ("torchvision", "timm"), None when there are none.
     smp_encoder: the segmentation_models_pytorch encoder name, or a function of the backbone settings
         (for passthroughs), None when smp has no such encoder.
+    detector: the torchvision model whose trunk becomes a detector's feature pyramid, None if it cannot.
     """
 
     classifier: Callable[..., nn.Module] | None = None
     min_size: int = 1
     weights: str | None = None
     smp_encoder: str | Callable[[Mapping[str, Any]], str] | None = None
+    detector: str | None = None  # the torchvision classifier whose trunk feeds a detection FPN
 
 
 BACKBONES: Registry[Backbone] = Registry("backbone")
@@ -91,4 +93,6 @@ def backbone_options(settings: Mapping[str, Any], entry: Backbone, task: str) ->
 
 def _builder(entry: Backbone, task: str) -> Any:
     """What `entry` offers `task`, None if nothing."""
-    return {"classification": entry.classifier, "segmentation": entry.smp_encoder}.get(task)
+    return {"classification": entry.classifier, "segmentation": entry.smp_encoder, "detection": entry.detector}.get(
+        task
+    )

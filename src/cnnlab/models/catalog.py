@@ -15,8 +15,22 @@ for _vgg in ("vgg11", "vgg11_bn", "vgg16", "vgg16_bn"):
     BACKBONES.add(
         _vgg, Backbone(classifier=torchvision_classifier(_vgg), min_size=32, weights="torchvision", smp_encoder=_vgg)
     )
-for _name in ("resnet18", "resnet34", "resnet50", "mobilenet_v2"):
-    BACKBONES.add(_name, Backbone(classifier=torchvision_classifier(_name), weights="torchvision", smp_encoder=_name))
+for _name in ("resnet18", "resnet34", "resnet50"):
+    _entry = Backbone(
+        classifier=torchvision_classifier(_name), weights="torchvision", smp_encoder=_name, detector=_name
+    )
+    BACKBONES.add(_name, _entry)
+BACKBONES.add(
+    "mobilenet_v2",
+    Backbone(classifier=torchvision_classifier("mobilenet_v2"), weights="torchvision", smp_encoder="mobilenet_v2"),
+)
+# Detection's MobileNet: torchvision's FPN builder and SSDlite take V3-Large.
+BACKBONES.add(
+    "mobilenet_v3_large",
+    Backbone(
+        classifier=torchvision_classifier("mobilenet_v3_large"), weights="torchvision", detector="mobilenet_v3_large"
+    ),
+)
 _efficientnet = Backbone(
     classifier=torchvision_classifier("efficientnet_b0"), weights="torchvision", smp_encoder="efficientnet-b0"
 )

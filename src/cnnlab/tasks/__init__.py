@@ -8,11 +8,13 @@ from typing import Any
 from cnnlab.registry import Registry, check_settings
 from cnnlab.tasks.base import BaseTask
 from cnnlab.tasks.classification import ClassificationTask
+from cnnlab.tasks.detection import DetectionTask
 from cnnlab.tasks.segmentation import SegmentationTask
 
 TASKS: Registry[type[BaseTask]] = Registry("task")
 TASKS.add("classification", ClassificationTask)
 TASKS.add("segmentation", SegmentationTask)
+TASKS.add("detection", DetectionTask)
 
 
 def build_task(
@@ -30,4 +32,4 @@ def build_task(
     return cls(backbone=dict(backbone), optimizer=dict(optimizer), scheduler=dict(scheduler), **data_facts, **kwargs)
 
 
-__all__ = ["TASKS", "BaseTask", "ClassificationTask", "SegmentationTask", "build_task"]
+__all__ = ["TASKS", "BaseTask", "ClassificationTask", "DetectionTask", "SegmentationTask", "build_task"]

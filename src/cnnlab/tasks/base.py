@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 from matplotlib.figure import Figure
+from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from cnnlab.tasks.optimization import build_optimizer, build_scheduler
@@ -55,6 +56,14 @@ class BaseTask(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    def serving_network(self) -> nn.Module:
+        """The network an MLflow model should hold: one batch tensor in, one tensor out."""
+        return self.net
+
+    def serving_example(self, batch: Any) -> Tensor:
+        """Input for the logged model's signature and example, from one batch of the test loader."""
+        return batch[0]
 
     def add_figure(self, artifact_file: str, figure: Figure) -> None:
         """Queues a figure for the tracker, which saves it after the current validation or test loop."""

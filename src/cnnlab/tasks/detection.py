@@ -1,0 +1,141 @@
+"""Object detection (and instance masks): torchvision detector -> loss dict in training, boxes in eval; COCO mAP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics.detection import MeanAveragePrecision
+
+from cnnlab.models.detection import PaddedDetections, build_detector
+from cnnlab.plots.boxes import detection_overlay_figure
+from cnnlab.tasks.base import BaseTask
+
+Batch = tuple[list[Tensor], list[dict[str, Any]]]
+
+
+class DetectionTask(BaseTask):
+    def __init__(
+        self,
+        *,
+        backbone: Mapping[str, Any],
+        num_classes: int,
+        class_names: Sequence[str],
+        category_ids: Sequence[int],
+        normalize: Mapping[str, Sequence[float]],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any],
+        arch: str = "fasterrcnn",
+        min_size: int = 96,
+        max_size: int = 96,
+        anchor_sizes: Sequence[int] | None = None,
+        score_thresh: float = 0.05,
+        detections_per_img: int = 100,
+        arch_options: Mapping[str, Any] | None = None,
+        overlay_images: int = 4,
+        monitor: str = "val/map_50",
+        monitor_mode: str = "max",
+    ) -> None:
+        super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
+        self.save_hyperparameters()
+        self.class_names = list(class_names)
+        self.normalize = normalize
+        self.with_masks = arch == "maskrcnn"
+        self.overlay_images = overlay_images
+        self.net = build_detector(
+            backbone, arch=arch, num_classes=num_classes, min_size=min_size, max_size=max_size,
+            anchor_sizes=anchor_sizes, score_thresh=score_thresh, detections_per_img=detections_per_img,
+            **dict(arch_options or {}),
+        )  # fmt: skip
+        iou_type = ("bbox", "segm") if self.with_masks else "bbox"
+        # Detection has no training metric (the detector gives losses, not boxes, in train mode).
+        self.val_map = MeanAveragePrecision(iou_type=iou_type)
+        self.test_map = MeanAveragePrecision(iou_type=iou_type, class_metrics=True)
+
+    def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
+        return self.net(images)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        images, targets = batch
+        losses = self.net(images, [_training_target(t) for t in targets])
+        loss = sum(losses.values())
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(images))
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(images))
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(images))
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        predictions = self._evaluate(batch, self.val_map)
+        if batch_idx == 0 and not self.trainer.sanity_checking and self.current_epoch + 1 == self.trainer.max_epochs:
+            self.add_figure(f"overlays/val_epoch_{self.current_epoch:03d}.png", self._overlay(batch, predictions))
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        predictions = self._evaluate(batch, self.test_map)
+        if batch_idx == 0:
+            self.add_figure("overlays/test_best.png", self._overlay(batch, predictions))
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_map("val", self.val_map.compute())
+        self.val_map.reset()
+
+    def on_test_epoch_end(self) -> None:
+        result = self.test_map.compute()
+        self._log_map("test", result)
+        prefix = "segm_" if self.with_masks else ""
+        per_class = result.get(f"{prefix}map_per_class", result.get("map_per_class"))
+        classes = result.get("classes")
+        if per_class is not None and classes is not None and per_class.ndim == 1:
+            for label, ap in zip(classes.tolist(), per_class.tolist(), strict=True):
+                self.log(f"test/ap_per_class/{self.class_names[label - 1]}", ap)
+        self.test_map.reset()
+
+    def _evaluate(self, batch: Batch, metric: MeanAveragePrecision) -> list[dict[str, Tensor]]:
+        images, targets = batch
+        predictions = self.net(images)
+        if self.with_masks:  # torchmetrics wants boolean (N, H, W) masks
+            predictions = [{**p, "masks": p["masks"][:, 0] > 0.5} for p in predictions]
+            targets = [{**t, "masks": t["masks"].bool()} for t in targets]
+        metric.update(predictions, [{k: v for k, v in t.items() if k != "image_id"} for t in targets])
+        return predictions
+
+    def _log_map(self, stage: str, result: dict[str, Tensor]) -> None:
+        for key in ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100"):
+            if key in result:
+                self.log(f"{stage}/{key}", float(result[key]), sync_dist=True)
+            if f"bbox_{key}" in result:  # bbox + segm: both sets, the box one under the plain name
+                self.log(f"{stage}/{key}", float(result[f"bbox_{key}"]), sync_dist=True)
+                self.log(f"{stage}/mask_{key}", float(result[f"segm_{key}"]), sync_dist=True)
+
+    def _overlay(self, batch: Batch, predictions: list[dict[str, Tensor]]):
+        images, targets = batch
+        count = min(self.overlay_images, len(images))
+        mean = torch.tensor(self.normalize["mean"]).view(-1, 1, 1)
+        std = torch.tensor(self.normalize["std"]).view(-1, 1, 1)
+        pixels = [(img.detach().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy() for img in images[:count]]
+        as_numpy = lambda d: {k: v.detach().float().cpu().numpy() for k, v in d.items() if k in _DRAWN}  # noqa: E731
+        shown = [{**as_numpy(p), "labels": p["labels"].cpu().numpy()} for p in predictions[:count]]
+        shown = [{k: (v[p["scores"] >= 0.5] if k != "scores" else v[v >= 0.5]) for k, v in p.items()} for p in shown]
+        truth = [{**as_numpy(t), "labels": t["labels"].cpu().numpy()} for t in targets[:count]]
+        return detection_overlay_figure(pixels, truth, shown, self.class_names, "predictions with score >= 0.5")
+
+    def serving_network(self) -> nn.Module:
+        return PaddedDetections(self.net, self.hparams.detections_per_img)
+
+    def serving_example(self, batch: Batch) -> Tensor:
+        return batch[0][0][None]  # images in a batch may differ in size; one stands for all
+
+    def predict_step(self, batch: Any, batch_idx: int) -> list[dict[str, Tensor]]:
+        images = batch[0] if isinstance(batch, (tuple, list)) and isinstance(batch[0], list) else batch
+        return self.net(images)
+
+
+_DRAWN = ("boxes", "scores", "masks")
+
+
+def _training_target(target: dict[str, Any]) -> dict[str, Tensor]:
+    """Crowd regions are no training target."""
+    keep = ~target["iscrowd"]
+    return {k: v[keep] for k, v in target.items() if k in ("boxes", "labels", "masks")}
