@@ -77,3 +77,20 @@ def test_segmentation_trains_end_to_end_with_overlays(make_config, store: str, t
     overlays = {a.path for a in client.list_artifacts(run.info.run_id, "overlays")}
     assert overlays == {"overlays/val_epoch_001.png", "overlays/test_best.png"}
     assert run.data.params["task.arch"] == "FPN" and run.data.params["backbone.name"] == "resnet18"
+
+
+def test_detection_trains_end_to_end_with_overlays(make_config, store: str, tmp_path: Path) -> None:
+    metrics = train(make_config(
+        "task=detection", f"data.root={tmp_path / 'shapes'}", "data.num_train=8", "data.num_val=4",
+        "data.num_test=4", "data.size=64", "data.batch_size=4", "task.arch=fcos", "task.min_size=64",
+        "task.max_size=64", "task.arch_options={}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+    ))  # fmt: skip
+    (run,) = runs(store, "detection")
+    assert run.info.status == "FINISHED" and run.data.tags["cnnlab.task"] == "detection"
+    assert {"val/map", "val/map_50", "val/map_75", "test/map", "test/map_50", "train/loss"} <= set(run.data.metrics)
+    assert 0.0 <= metrics["test/map_50"] <= 1.0
+    client = MlflowClient(store)
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "overlays")} == {
+        "overlays/val_epoch_000.png", "overlays/test_best.png",
+    }  # fmt: skip
+    assert "model" in {m.name for m in client.search_logged_models([run.info.experiment_id])}

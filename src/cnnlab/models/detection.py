@@ -102,6 +102,11 @@ def _anchor_generator(features: nn.Module, anchor_sizes: Sequence[int] | None, a
     return AnchorGenerator(sizes=tuple((s,) for s in anchor_sizes), aspect_ratios=((0.5, 1.0, 2.0),) * levels)
 
 
+def without_background(outputs: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """Drops label-0 detections: single-stage heads (RetinaNet, FCOS, SSD) score background like any class."""
+    return [{k: v[found["labels"] > 0] for k, v in found.items()} for found in outputs]
+
+
 class PaddedDetections(nn.Module):
     """Serving form of a detector: a (N, 3, H, W) batch in, one (N, max_detections, 6) tensor out.
 
@@ -115,7 +120,7 @@ class PaddedDetections(nn.Module):
         self.max_detections = max_detections
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        outputs = self.detector(list(images))
+        outputs = without_background(self.detector(list(images)))
         result = images.new_full((len(outputs), self.max_detections, 6), -1.0)
         for index, found in enumerate(outputs):
             n = min(len(found["boxes"]), self.max_detections)

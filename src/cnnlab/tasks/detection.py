@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.detection import MeanAveragePrecision
 
-from cnnlab.models.detection import PaddedDetections, build_detector
+from cnnlab.models.detection import PaddedDetections, build_detector, without_background
 from cnnlab.plots.boxes import detection_overlay_figure
 from cnnlab.tasks.base import BaseTask
 
@@ -55,7 +55,8 @@ class DetectionTask(BaseTask):
         self.test_map = MeanAveragePrecision(iou_type=iou_type, class_metrics=True)
 
     def forward(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
-        return self.net(images)
+        """Detections per image (eval mode): boxes x0, y0, x1, y1 in pixels, scores, labels 1..K (and masks)."""
+        return without_background(self.net(images))
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         images, targets = batch
@@ -94,7 +95,7 @@ class DetectionTask(BaseTask):
 
     def _evaluate(self, batch: Batch, metric: MeanAveragePrecision) -> list[dict[str, Tensor]]:
         images, targets = batch
-        predictions = self.net(images)
+        predictions = self(images)
         if self.with_masks:  # torchmetrics wants boolean (N, H, W) masks
             predictions = [{**p, "masks": p["masks"][:, 0] > 0.5} for p in predictions]
             targets = [{**t, "masks": t["masks"].bool()} for t in targets]
@@ -129,7 +130,7 @@ class DetectionTask(BaseTask):
 
     def predict_step(self, batch: Any, batch_idx: int) -> list[dict[str, Tensor]]:
         images = batch[0] if isinstance(batch, (tuple, list)) and isinstance(batch[0], list) else batch
-        return self.net(images)
+        return self(images)
 
 
 _DRAWN = ("boxes", "scores", "masks")
