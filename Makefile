@@ -27,3 +27,4 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_default.py
 	$(BIN)/python scripts/bench_segmentation.py
+	$(BIN)/python scripts/bench_detection.py
