@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
 from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, tracked_run
-
-log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
