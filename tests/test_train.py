@@ -79,15 +79,19 @@ def test_segmentation_trains_end_to_end_with_overlays(make_config, store: str, t
     assert run.data.params["task.arch"] == "FPN" and run.data.params["backbone.name"] == "resnet18"
 
 
-def test_detection_trains_end_to_end_with_overlays(make_config, store: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("arch", ["fcos", "maskrcnn"])
+def test_detection_trains_end_to_end_with_overlays(arch: str, make_config, store: str, tmp_path: Path) -> None:
     metrics = train(make_config(
         "task=detection", f"data.root={tmp_path / 'shapes'}", "data.num_train=8", "data.num_val=4",
-        "data.num_test=4", "data.size=64", "data.batch_size=4", "task.arch=fcos", "task.min_size=64",
+        "data.num_test=4", "data.size=64", "data.batch_size=4", f"task.arch={arch}", "task.min_size=64",
         "task.max_size=64", "task.arch_options={}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+        f"data.with_masks={arch == 'maskrcnn'}",
     ))  # fmt: skip
     (run,) = runs(store, "detection")
     assert run.info.status == "FINISHED" and run.data.tags["cnnlab.task"] == "detection"
     expected = {"val/map", "val/map_50", "val/map_75", "test/map", "test/map_50", "train/loss_epoch"}
+    if arch == "maskrcnn":
+        expected |= {"val/mask_map", "test/mask_map_50", "train/loss_mask"}
     assert expected <= set(run.data.metrics)
     assert 0.0 <= metrics["test/map_50"] <= 1.0
     client = MlflowClient(store)
