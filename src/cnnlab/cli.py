@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, user_message
 
 USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except CnnlabError as err:
         if debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"cnnlab: error: {err}", file=sys.stderr)
+        print(f"cnnlab: error: {user_message(err)}", file=sys.stderr)
         return 1
 
 

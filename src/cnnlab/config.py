@@ -14,7 +14,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnlab.errors import CnnlabError
+from cnnlab.errors import CnnlabError, user_message
 
 
 def _config_dir() -> Path:
@@ -94,6 +94,6 @@ def hydra_train_app(cfg: DictConfig) -> float | None:
     except CnnlabError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"cnnlab: error: {err}", file=sys.stderr)
+        print(f"cnnlab: error: {user_message(err)}", file=sys.stderr)
         raise SystemExit(1) from None
     return metrics[cfg.task.monitor]
