@@ -51,7 +51,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
         if tracking["log_model"] and trainer.is_global_zero:
             example = task.serving_example(next(iter(data.test_dataloader())))
-            log_pytorch_model(run, task.serving_network(), example)
+            log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
         report(metrics, run)
     return metrics
 

@@ -14,6 +14,7 @@ from cnnlab.data.imagefolder import ImageFolderData
 from cnnlab.data.masks import MaskFolderData
 from cnnlab.data.shapes import ShapesData
 from cnnlab.data.shapes_detection import ShapesDetectionData
+from cnnlab.data.text import PyDocsData, TextLinesData, TextPrefixedData, TextTableData
 from cnnlab.data.torchvision_sets import Cifar10Data, FashionMnistData, MnistData
 from cnnlab.errors import CnnlabError
 from cnnlab.registry import Registry, check_settings
@@ -29,6 +30,10 @@ DATASETS.add("shapes", ShapesData)
 DATASETS.add("coco_semantic", CocoSemanticData)
 DATASETS.add("coco", CocoDetectionData)
 DATASETS.add("shapes_detection", ShapesDetectionData)
+DATASETS.add("pydocs", PyDocsData)
+DATASETS.add("text_prefixed", TextPrefixedData)
+DATASETS.add("text_lines", TextLinesData)
+DATASETS.add("text_csv", TextTableData)
 
 
 def datasets_for(task: str) -> list[str]:

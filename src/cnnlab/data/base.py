@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytorch_lightning as pl
@@ -25,6 +26,7 @@ class Splits:
 
 class SplitDataModule(pl.LightningDataModule):
     task = ""  # the task whose targets this data provides; set by each family of DataModules
+    collate_fn: Callable | None = None  # how samples become a batch; None: torch's default
 
     def __init__(self, *, batch_size: int, num_workers: int) -> None:
         super().__init__()
@@ -70,4 +72,5 @@ class SplitDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             worker_init_fn=seed_worker_transform if self.num_workers > 0 else None,
+            collate_fn=type(self).collate_fn,
         )

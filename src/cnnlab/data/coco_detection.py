@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from cnnlab.data.base import SplitDataModule, Splits
 from cnnlab.data.coco_semantic import load_coco
@@ -33,6 +33,7 @@ def collate_detection(batch: Sequence[tuple[torch.Tensor, dict]]) -> tuple[list[
 
 class CocoDetectionData(SplitDataModule):
     task = "detection"
+    collate_fn = staticmethod(collate_detection)  # images differ in size: lists, not stacked tensors
 
     def __init__(
         self,
@@ -103,11 +104,6 @@ class CocoDetectionData(SplitDataModule):
             "category_ids": list(self.category_ids),
             "normalize": self.normalize,
         }
-
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        loader = super()._loader(dataset, shuffle)
-        loader.collate_fn = collate_detection
-        return loader
 
 
 def load_checked(path: Path):

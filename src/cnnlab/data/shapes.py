@@ -5,17 +5,12 @@ Deterministic from its settings (seed included), written once under `root/<setti
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cnnlab.data.cache import settings_key, write_atomically
 from cnnlab.data.masks import CLASSES_FILE, MaskFolderData
 
 SHAPE_CLASSES = ["background", "circle", "rectangle", "triangle"]
@@ -47,26 +42,6 @@ def generate_shapes(
         (staging / CLASSES_FILE).write_text("\n".join(SHAPE_CLASSES) + "\n")
 
     write_atomically(root, fill)
-
-
-def write_atomically(root: Path, fill: Callable[[Path], None]) -> None:
-    """Runs fill(staging folder), then renames it to root: readers see the whole dataset or none of it."""
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
-        fill(staging)
-        try:
-            os.rename(staging, root)
-        except OSError:  # a concurrent writer got there first: its identical copy wins
-            if not root.is_dir():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def settings_key(settings: dict) -> str:
-    """A short hash naming the cache folder of one set of generator settings."""
-    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def draw_scene(

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cnnlab.data.cache import settings_key, write_atomically
 from cnnlab.data.coco_detection import CocoDetectionData
-from cnnlab.data.shapes import SHAPE_CLASSES, draw_scene, settings_key, write_atomically
+from cnnlab.data.shapes import SHAPE_CLASSES, draw_scene
 
 CATEGORIES = [{"id": i, "name": name, "supercategory": "shape"} for i, name in enumerate(SHAPE_CLASSES) if i > 0]
 

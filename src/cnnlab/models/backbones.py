@@ -27,6 +27,9 @@ class Backbone:
     smp_encoder: the segmentation_models_pytorch encoder name, or a function of the backbone settings
         (for passthroughs), None when smp has no such encoder.
     detector: the torchvision model whose trunk becomes a detector's feature pyramid, None if it cannot.
+    text: builds a sentence classifier, called with keyword arguments vocabulary, num_classes and the
+        backbone's own settings; None for image backbones.
+    check: called with the backbone's settings before a run starts, for what a signature cannot say.
     """
 
     classifier: Callable[..., nn.Module] | None = None
@@ -34,6 +37,12 @@ class Backbone:
     weights: str | None = None
     smp_encoder: str | Callable[[Mapping[str, Any]], str] | None = None
     detector: str | None = None  # the torchvision classifier whose trunk feeds a detection FPN
+    text: Callable[..., nn.Module] | None = None
+    check: Callable[[Mapping[str, Any]], None] | None = None
+
+
+# What each task fills in itself when it calls a backbone's builder.
+PROVIDED = {"classification": ("in_channels", "num_classes", "image_size"), "text": ("vocabulary", "num_classes")}
 
 
 BACKBONES: Registry[Backbone] = Registry("backbone")
@@ -58,6 +67,13 @@ def build_classifier(
     return model
 
 
+def build_text_classifier(settings: Mapping[str, Any], *, vocabulary: list[str], num_classes: int) -> nn.Module:
+    """Builds the sentence classifier named by settings["name"] over `vocabulary` (index = token id)."""
+    entry = require_backbone(settings["name"], "text")
+    options = backbone_options(settings, entry, "text")
+    return entry.text(vocabulary=vocabulary, num_classes=num_classes, **options)
+
+
 def require_backbone(name: str, task: str) -> Backbone:
     """The entry for `name`, or a one-line error if it is unknown or cannot serve `task`."""
     entry = BACKBONES.get(name)
@@ -71,7 +87,9 @@ def require_backbone(name: str, task: str) -> Backbone:
 def check_backbone(settings: Mapping[str, Any], task: str) -> None:
     """Fails in one line if the backbone is unknown, cannot serve `task`, or has settings its builder lacks."""
     entry = require_backbone(settings["name"], task)
-    if task == "classification":
+    if entry.check is not None:
+        entry.check(settings)
+    if task in PROVIDED:
         backbone_options(settings, entry, task)
     elif settings.get("pretrained") and entry.weights is None:
         raise CnnlabError(f"backbone={settings['name']} has no pretrained weights; set backbone.pretrained=false")
@@ -87,12 +105,15 @@ def backbone_options(settings: Mapping[str, Any], entry: Backbone, task: str) ->
     else:
         options["pretrained"] = bool(settings.get("pretrained", False))
         options["weights_path"] = settings.get("weights_path")
-    provided = ("in_channels", "num_classes", "image_size")
-    return check_settings(_builder(entry, task), {"name": name, **options}, "backbone", provided)
+    return check_settings(_builder(entry, task), {"name": name, **options}, "backbone", PROVIDED[task])
 
 
 def _builder(entry: Backbone, task: str) -> Any:
     """What `entry` offers `task`, None if nothing."""
-    return {"classification": entry.classifier, "segmentation": entry.smp_encoder, "detection": entry.detector}.get(
-        task
-    )
+    builders = {
+        "classification": entry.classifier,
+        "segmentation": entry.smp_encoder,
+        "detection": entry.detector,
+        "text": entry.text,
+    }
+    return builders.get(task)

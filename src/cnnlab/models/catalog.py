@@ -3,6 +3,7 @@
 from cnnlab.models.backbones import BACKBONES, Backbone
 from cnnlab.models.lenet import LeNet5
 from cnnlab.models.simple_cnn import SimpleCNN
+from cnnlab.models.textcnn import build_textcnn, check_textcnn
 from cnnlab.models.timm_classifiers import build_timm_classifier
 from cnnlab.models.torchvision_classifiers import build_torchvision_classifier, torchvision_classifier
 
@@ -42,3 +43,5 @@ BACKBONES.add(
     "timm",
     Backbone(classifier=build_timm_classifier, min_size=32, weights="timm", smp_encoder=lambda s: f"tu-{s['model']}"),
 )
+# Sentences: Kim (2014)'s CNN over word embeddings.
+BACKBONES.add("textcnn", Backbone(text=build_textcnn, check=check_textcnn))

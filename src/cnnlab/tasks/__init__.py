@@ -10,11 +10,13 @@ from cnnlab.tasks.base import BaseTask
 from cnnlab.tasks.classification import ClassificationTask
 from cnnlab.tasks.detection import DetectionTask
 from cnnlab.tasks.segmentation import SegmentationTask
+from cnnlab.tasks.text import TextClassificationTask
 
 TASKS: Registry[type[BaseTask]] = Registry("task")
 TASKS.add("classification", ClassificationTask)
 TASKS.add("segmentation", SegmentationTask)
 TASKS.add("detection", DetectionTask)
+TASKS.add("text", TextClassificationTask)
 
 
 def build_task(
@@ -32,4 +34,12 @@ def build_task(
     return cls(backbone=dict(backbone), optimizer=dict(optimizer), scheduler=dict(scheduler), **data_facts, **kwargs)
 
 
-__all__ = ["TASKS", "BaseTask", "ClassificationTask", "DetectionTask", "SegmentationTask", "build_task"]
+__all__ = [
+    "TASKS",
+    "BaseTask",
+    "ClassificationTask",
+    "DetectionTask",
+    "SegmentationTask",
+    "TextClassificationTask",
+    "build_task",
+]

@@ -37,6 +37,7 @@ class BaseTask(pl.LightningModule):
         self.monitor = monitor
         self.monitor_mode = monitor_mode
         self._pending_figures: dict[str, Figure] = {}
+        self._pending_texts: dict[str, str] = {}
 
     def set_metrics(self, metrics: MetricCollection) -> None:
         """One copy of `metrics` per stage, logged as train/<name>, val/<name>, test/<name>."""
@@ -61,6 +62,9 @@ class BaseTask(pl.LightningModule):
         """The network an MLflow model should hold: one batch tensor in, one tensor out."""
         return self.net
 
+    # Input dimensions the served network accepts at any size: the batch (images keep their trained size).
+    serving_dynamic_dims: tuple[int, ...] = (0,)
+
     def serving_example(self, batch: Any) -> Tensor:
         """Input for the logged model's signature and example, from one batch of the test loader."""
         return batch[0]
@@ -72,3 +76,11 @@ class BaseTask(pl.LightningModule):
     def pop_figures(self) -> dict[str, Figure]:
         figures, self._pending_figures = self._pending_figures, {}
         return figures
+
+    def add_text(self, artifact_file: str, text: str) -> None:
+        """Queues a text file for the tracker, saved with the figures."""
+        self._pending_texts[artifact_file] = text
+
+    def pop_texts(self) -> dict[str, str]:
+        texts, self._pending_texts = self._pending_texts, {}
+        return texts

@@ -98,16 +98,20 @@ class ClassificationTask(BaseTask):
             self.test_confusion.update(logits.detach(), targets)
 
     def on_test_epoch_end(self) -> None:
-        if self.test_confusion is None:
-            return
-        matrix = self.test_confusion.compute().cpu()
-        self.test_confusion.reset()
-        per_class = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
-        for name, accuracy in zip(self.class_names, per_class.tolist(), strict=True):
-            self.log(f"test/acc_per_class/{name}", accuracy)
-        self.add_figure("confusion_matrix.png", confusion_matrix_figure(matrix.numpy(), self.class_names))
+        if self.test_confusion is not None:
+            report_confusion(self, self.test_confusion, self.class_names)
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         logits = self(images)
         return logits.softmax(dim=-1) if self.head == "multiclass" else torch.sigmoid(logits)
+
+
+def report_confusion(task: BaseTask, confusion: ConfusionMatrix, class_names: Sequence[str]) -> None:
+    """Logs test/acc_per_class/<name> (the row-normalised diagonal) and queues the confusion matrix figure."""
+    matrix = confusion.compute().cpu()
+    confusion.reset()
+    per_class = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
+    for name, accuracy in zip(class_names, per_class.tolist(), strict=True):
+        task.log(f"test/acc_per_class/{name}", accuracy)
+    task.add_figure("confusion_matrix.png", confusion_matrix_figure(matrix.numpy(), list(class_names)))

@@ -12,7 +12,12 @@ from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, StepLR
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.registry import check_settings
 
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adadelta": torch.optim.Adadelta,  # Kim (2014) trains the text CNN with it
+}
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], settings: Mapping[str, Any]) -> torch.optim.Optimizer:

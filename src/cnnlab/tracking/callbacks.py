@@ -1,4 +1,5 @@
-"""Lightning callback that puts a run's files into MLflow: model summary, best checkpoint, the task's figures."""
+"""Lightning callback that puts a run's files into MLflow: model summary, best checkpoint, the task's figures
+and text files."""
 
 from __future__ import annotations
 
@@ -24,15 +25,19 @@ class MlflowArtifacts(pl.Callback):
             self.run.log_file(best, "checkpoints")
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._log_figures(trainer, pl_module)
+        self._log_queued(trainer, pl_module)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._log_figures(trainer, pl_module)
+        self._log_queued(trainer, pl_module)
 
-    def _log_figures(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Saves the figures the task queued (confusion matrices, overlays) and frees them."""
+    def _log_queued(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Saves the figures (confusion matrices, overlays) and texts the task queued, and frees them."""
         figures = pl_module.pop_figures() if hasattr(pl_module, "pop_figures") else {}
         for name, figure in figures.items():
             if trainer.is_global_zero:
                 self.run.log_figure(figure, name)
             plt.close(figure)
+        texts = pl_module.pop_texts() if hasattr(pl_module, "pop_texts") else {}
+        for name, text in texts.items():
+            if trainer.is_global_zero:
+                self.run.log_text(text, name)

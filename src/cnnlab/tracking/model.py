@@ -10,7 +10,8 @@ import mlflow
 import numpy as np
 import torch
 import torchvision
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import Schema, TensorSpec
 from torch import nn
 
 import cnnlab
@@ -20,20 +21,25 @@ from cnnlab.tracking.run import TrackedRun
 log = logging.getLogger(__name__)
 
 
-def log_pytorch_model(run: TrackedRun, network: nn.Module, example: torch.Tensor) -> str:
+def log_pytorch_model(
+    run: TrackedRun, network: nn.Module, example: torch.Tensor, dynamic_dims: tuple[int, ...] = (0,)
+) -> str:
     """Logs `network` (on CPU, eval mode) as the run's "model"; returns the model URI.
+
+    dynamic_dims: input dimensions that may vary between calls (the batch; also the length of sentences).
 
     The model is saved as a torch.export program (pt2): loading it runs no pickled code and needs no cnnlab.
     A network that torch.export cannot trace falls back to pickle, with cnnlab's source attached (code_paths).
     """
     network = copy.deepcopy(network).cpu().eval()
-    # Two images: torch.export specialises a batch dimension of 1 to a constant.
-    example_np = example[:2].detach().cpu().numpy().astype(np.float32)
+    # Two samples: torch.export specialises a batch dimension of 1 to a constant.
+    example = example[:2].detach().cpu()
+    example_np = example.numpy().astype(np.float32 if example.is_floating_point() else np.int64)
     with torch.no_grad():
         output = network(torch.from_numpy(example_np)).numpy()
     common = {
         "name": "model",
-        "signature": infer_signature(example_np, output),
+        "signature": _signature(example_np, output, dynamic_dims),
         "input_example": example_np,
         "pip_requirements": _requirements(),
         "metadata": {"cnnlab_version": cnnlab.__version__},
@@ -48,6 +54,13 @@ def log_pytorch_model(run: TrackedRun, network: nn.Module, example: torch.Tensor
                 network, serialization_format="pickle", code_paths=[str(SOURCE_DIR)], **common
             )
     return info.model_uri
+
+
+def _signature(example: np.ndarray, output: np.ndarray, dynamic_dims: tuple[int, ...]) -> ModelSignature:
+    """Tensor specs with -1 (any size) on the dynamic input dimensions, which torch.export then keeps dynamic."""
+    shape = tuple(-1 if dim in dynamic_dims else size for dim, size in enumerate(example.shape))
+    inputs = Schema([TensorSpec(example.dtype, shape)])
+    return ModelSignature(inputs=inputs, outputs=infer_signature(example, output).outputs)
 
 
 def _requirements() -> list[str]:

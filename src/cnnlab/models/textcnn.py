@@ -1,0 +1,118 @@
+"""Kim (2014)'s CNN for sentence classification: embeddings -> parallel 1-D convolutions of several widths
+-> ReLU -> max over time -> dropout -> linear. Four embedding variants:
+
+rand: random init, trained. static: pretrained vectors, frozen. non-static: pretrained, fine-tuned.
+multichannel: a frozen and a tuned copy of the pretrained vectors; each filter spans both channels and sums them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cnnlab.errors import CnnlabError, pick
+from cnnlab.models.word_vectors import load_vectors, uniform_init
+
+log = logging.getLogger(__name__)
+
+MODES = {"rand": False, "static": True, "non-static": True, "multichannel": True}  # mode -> needs vectors
+
+
+class TextCNN(nn.Module):
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        num_classes: int,
+        embedding_dim: int = 300,
+        windows: Sequence[int] = (3, 4, 5),
+        maps: int = 100,
+        dropout: float = 0.5,
+        max_norm: float | None = 3.0,
+        mode: str = "rand",
+        vectors: Tensor | None = None,
+        pad_index: int = 0,
+    ) -> None:
+        super().__init__()
+        pick("backbone.mode", mode, MODES)
+        self.mode = mode
+        self.pad_index = pad_index
+        self.max_norm = max_norm
+        initial = vectors if vectors is not None else uniform_init(vocab_size, embedding_dim)
+        initial = initial.clone()
+        initial[pad_index] = 0
+        self.embedding = nn.Embedding.from_pretrained(initial, freeze=mode == "static", padding_idx=pad_index)
+        # The frozen channel of multichannel; the tuned one is `embedding`.
+        self.static_embedding = (
+            nn.Embedding.from_pretrained(initial.clone(), freeze=True, padding_idx=pad_index)
+            if mode == "multichannel"
+            else None
+        )
+        channels = embedding_dim * (2 if self.static_embedding is not None else 1)
+        self.windows = tuple(windows)
+        self.convs = nn.ModuleList(nn.Conv1d(channels, maps, width) for width in self.windows)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(maps * len(self.windows), num_classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        short = max(self.windows) - ids.shape[1]
+        if short > 0:  # sentences shorter than the widest filter: pad so every filter has a position
+            ids = F.pad(ids, (0, short), value=self.pad_index)
+        embedded = self.embedding(ids)
+        if self.static_embedding is not None:
+            embedded = torch.cat([self.static_embedding(ids), embedded], dim=-1)
+        embedded = embedded.transpose(1, 2)  # (batch, channels, time) for Conv1d
+        pooled = [F.relu(conv(embedded)).amax(dim=2) for conv in self.convs]
+        return self.fc(self.dropout(torch.cat(pooled, dim=1)))
+
+    @torch.no_grad()
+    def constrain_norms(self) -> None:
+        """Kim's max-norm: rescale each class's output weight vector to l2 norm <= max_norm (after a step)."""
+        if self.max_norm:
+            self.fc.weight.copy_(torch.renorm(self.fc.weight, p=2, dim=0, maxnorm=self.max_norm))
+
+
+def build_textcnn(
+    *,
+    vocabulary: Sequence[str],
+    num_classes: int,
+    mode: str = "rand",
+    vectors: str | None = None,
+    vectors_format: str = "auto",
+    embedding_dim: int = 300,
+    windows: Sequence[int] = (3, 4, 5),
+    maps: int = 100,
+    dropout: float = 0.5,
+    max_norm: float | None = 3.0,
+) -> TextCNN:
+    """A TextCNN over `vocabulary` (index = token id); `vectors` is the path of a pretrained vectors file."""
+    matrix = None
+    if vectors and MODES[mode]:
+        matrix, found = load_vectors(vectors, vocabulary, dim=embedding_dim, file_format=vectors_format)
+        log.info("%s: vectors for %d of %d vocabulary words; the rest start uniform", vectors, found, len(vocabulary))
+    return TextCNN(
+        vocab_size=len(vocabulary),
+        num_classes=num_classes,
+        embedding_dim=embedding_dim,
+        windows=windows,
+        maps=maps,
+        dropout=dropout,
+        max_norm=max_norm,
+        mode=mode,
+        vectors=matrix,
+    )
+
+
+def check_textcnn(settings: Mapping[str, Any]) -> None:
+    """Pretrained modes need a vectors file; fails in one line before a run starts."""
+    mode, vectors = settings.get("mode", "rand"), settings.get("vectors")
+    if pick("backbone.mode", mode, MODES) and not vectors:
+        raise CnnlabError(
+            f"backbone.mode={mode} needs pretrained vectors: set backbone.vectors=PATH "
+            "(word2vec .bin/.txt or GloVe .txt), or use backbone.mode=rand"
+        )

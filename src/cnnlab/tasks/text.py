@@ -1,0 +1,110 @@
+"""Sentence classification: token ids -> a text backbone (TextCNN) -> logits; CE loss; accuracy, macro F1,
+confusion matrix, and a sample of misclassified test sentences as a text artifact."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
+
+from cnnlab.data.text import Vocabulary
+from cnnlab.models import build_text_classifier
+from cnnlab.tasks.base import BaseTask
+from cnnlab.tasks.classification import report_confusion
+
+
+class TextClassificationTask(BaseTask):
+    serving_dynamic_dims = (0, 1)  # any batch of sentences, any length
+
+    def __init__(
+        self,
+        *,
+        backbone: Mapping[str, Any],
+        num_classes: int,
+        class_names: Sequence[str],
+        vocabulary: Sequence[str],
+        tokenizer: Mapping[str, Any],
+        max_length: int | None,
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any],
+        label_smoothing: float = 0.0,
+        misclassified_examples: int = 50,
+        monitor: str = "val/acc",
+        monitor_mode: str = "max",
+        load_vectors: bool = True,
+    ) -> None:
+        """vocabulary, tokenizer and max_length come from the data and are saved with the checkpoint, so that
+        a restored task encodes new sentences exactly as in training. load_vectors=False skips reading the
+        pretrained vectors file when the weights come from a checkpoint anyway."""
+        super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
+        self.save_hyperparameters()
+        settings = dict(backbone) if load_vectors else {**backbone, "vectors": None}
+        self.net = build_text_classifier(settings, vocabulary=list(vocabulary), num_classes=num_classes)
+        self.vocabulary = Vocabulary(vocabulary)
+        self.class_names = list(class_names)
+        self.label_smoothing = label_smoothing
+        self.misclassified_examples = misclassified_examples
+        self._misclassified: list[str] = []
+        size = {"task": "multiclass", "num_classes": num_classes}
+        self.set_metrics(MetricCollection({"acc": Accuracy(**size), "f1": F1Score(average="macro", **size)}))
+        self.test_confusion = ConfusionMatrix(**size)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.net(ids)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        ids, labels = batch
+        logits = self(ids)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        self.log_dict(self.stage_metrics(stage)(logits.detach(), labels), on_step=False, on_epoch=True, sync_dist=True)
+        return loss, logits
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss, _ = self._shared_step(batch, "train")
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if hasattr(self.net, "constrain_norms"):  # Kim's max-norm, applied after each update
+            self.net.constrain_norms()
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, _ = self._shared_step(batch, "val")
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        loss, logits = self._shared_step(batch, "test")
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        self.test_confusion.update(logits.detach(), batch[1])
+        self._note_misclassified(batch[0], batch[1], logits.argmax(dim=1))
+
+    def _note_misclassified(self, ids: Tensor, labels: Tensor, predicted: Tensor) -> None:
+        for row in (predicted != labels).nonzero().flatten().tolist():
+            if len(self._misclassified) >= self.misclassified_examples:
+                return
+            words = " ".join(self.vocabulary.decode(ids[row].tolist()))
+            true, guess = self.class_names[labels[row]], self.class_names[predicted[row]]
+            self._misclassified.append(f"{true}\t{guess}\t{words}")
+
+    def on_test_epoch_end(self) -> None:
+        report_confusion(self, self.test_confusion, self.class_names)
+        # The tokens the model saw (<unk> for words outside the vocabulary), not the raw sentence.
+        header = "true\tpredicted\ttokens"
+        self.add_text("misclassified.tsv", "\n".join([header, *self._misclassified]) + "\n")
+        self._misclassified = []
+
+    def on_fit_start(self) -> None:
+        self.add_text("vocabulary.txt", "\n".join(self.vocabulary.tokens) + "\n")
+        self.add_text("tokenizer.json", json.dumps(self.tokenizer_settings(), indent=2) + "\n")
+
+    def tokenizer_settings(self) -> dict[str, Any]:
+        return {**self.hparams["tokenizer"], "max_length": self.hparams["max_length"], "vocabulary": "vocabulary.txt"}
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        ids = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self(ids).softmax(dim=-1)
