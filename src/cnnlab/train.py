@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
@@ -19,12 +21,19 @@ from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, trac
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Trains and tests one configuration in one MLflow run.
+    """Trains and tests one configuration in one MLflow run (with data.cv_folds > 1: one per fold, nested).
 
     Returns the test metrics of the best checkpoint plus its monitored validation score (task.monitor).
     """
     config = resolve(cfg)
     check_choices(config)
+    if config["data"].get("cv_folds", 0) > 1 and config["data"].get("fold") is None:
+        return cross_validate(config)
+    return train_config(config)
+
+
+def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> dict[str, float]:
+    """train() on a resolved, checked config; parent_run_id nests the run under another (a CV or sweep parent)."""
     pl.seed_everything(config["seed"], workers=True)
     data = build_data(config["data"])
     tracking = config["tracking"]
@@ -35,6 +44,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         config=config,
         tags=choice_tags(config),
         artifact_root=tracking["artifact_root"],
+        parent_run_id=parent_run_id,
     ) as run:
         run.log_yaml(command_overrides(), "overrides.yaml")
         task = build_task(
@@ -54,6 +64,56 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
         report(metrics, run)
     return metrics
+
+
+def cross_validate(config: dict[str, Any]) -> dict[str, float]:
+    """k-fold cross-validation (data.cv_folds): one child run per fold under a parent run that gets each
+    metric's mean and std over the folds (cv/<metric>_mean, cv/<metric>_std) and a per-fold table."""
+    folds = config["data"]["cv_folds"]
+    tracking = config["tracking"]
+    with tracked_run(
+        tracking_uri=tracking["uri"],
+        experiment=tracking["experiment"],
+        run_name=f"{tracking['run_name'] or default_run_name(config)}-cv{folds}",
+        config=config,
+        tags=choice_tags(config),
+        artifact_root=tracking["artifact_root"],
+    ) as parent:
+        results = []
+        for fold in range(folds):
+            child = copy.deepcopy(config)
+            child["data"]["fold"] = fold
+            child["run_dir"] = str(Path(config["run_dir"]) / f"fold{fold}")
+            child["tracking"]["run_name"] = f"{parent.run_name}-fold{fold}"
+            results.append(train_config(child, parent_run_id=parent.run_id))
+        summary = summarise_folds(results)
+        parent.log_metrics(summary)
+        parent.log_text(metrics_table(results), "folds.csv")
+        print(" ".join(f"{k}={v:.4f}" for k, v in summary.items() if k.startswith("cv/test/") and "/" not in k[8:]))
+    monitor = config["task"]["monitor"]
+    return {
+        **{k.removeprefix("cv/").removesuffix("_mean"): v for k, v in summary.items() if k.endswith("_mean")},
+        monitor: summary[f"cv/{monitor}_mean"],
+    }
+
+
+def summarise_folds(results: list[dict[str, float]]) -> dict[str, float]:
+    """cv/<metric>_mean and cv/<metric>_std (population std over folds) for every metric all folds report."""
+    keys = sorted(set.intersection(*(set(r) for r in results)))
+    summary = {}
+    for key in keys:
+        values = np.array([r[key] for r in results], dtype=float)
+        summary[f"cv/{key}_mean"] = float(values.mean())
+        summary[f"cv/{key}_std"] = float(values.std())
+    return summary
+
+
+def metrics_table(results: list[dict[str, float]]) -> str:
+    """CSV: one row per fold, one column per metric."""
+    columns = sorted({key for result in results for key in result})
+    lines = [",".join(["fold", *columns])]
+    lines += [",".join([str(i), *(f"{r.get(c, '')}" for c in columns)]) for i, r in enumerate(results)]
+    return "\n".join(lines) + "\n"
 
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:

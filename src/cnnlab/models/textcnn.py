@@ -60,9 +60,10 @@ class TextCNN(nn.Module):
         self.fc = nn.Linear(maps * len(self.windows), num_classes)
 
     def forward(self, ids: Tensor) -> Tensor:
-        short = max(self.windows) - ids.shape[1]
-        if short > 0:  # sentences shorter than the widest filter: pad so every filter has a position
-            ids = F.pad(ids, (0, short), value=self.pad_index)
+        # Kim pads every sentence with (widest window - 1) <pad>s on both sides: each word is seen in every
+        # position of every filter, and one-word sentences still fit (no length-dependent branch to export).
+        margin = max(self.windows) - 1
+        ids = F.pad(ids, (margin, margin), value=self.pad_index)
         embedded = self.embedding(ids)
         if self.static_embedding is not None:
             embedded = torch.cat([self.static_embedding(ids), embedded], dim=-1)

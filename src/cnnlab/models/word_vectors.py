@@ -41,7 +41,7 @@ def load_vectors(
             )
         row = index.get(word)
         if row is not None:
-            matrix[row] = torch.from_numpy(vector)
+            matrix[row] = torch.as_tensor(vector.copy())
             found += 1
     return matrix, found
 

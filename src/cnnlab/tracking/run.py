@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.time import get_current_time_millis
 from pytorch_lightning.loggers import MLFlowLogger
 
 from cnnlab.tracking.params import log_params
@@ -37,9 +40,15 @@ class TrackedRun:
     run_id: str
     experiment_id: str
     tracking_uri: str
+    run_name: str = ""
 
     def logger(self) -> RunLogger:
         return RunLogger(tracking_uri=self.tracking_uri, run_id=self.run_id)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        timestamp = get_current_time_millis()
+        batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
@@ -66,14 +75,17 @@ def tracked_run(
     config: Mapping[str, Any],
     tags: Mapping[str, str],
     artifact_root: str | None = None,
+    parent_run_id: str | None = None,
 ) -> Iterator[TrackedRun]:
     """A new run with params, tags and config.yaml logged; FINISHED on success, KILLED on Ctrl-C, else FAILED."""
     uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(uri)
     experiment_id = ensure_experiment(client, experiment, artifact_root)
     all_tags = resolve_tags({**provenance_tags(), **tags})
+    if parent_run_id:  # the MLflow UI shows the run nested under its parent
+        all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
     run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    tracked = TrackedRun(client, run.info.run_id, experiment_id, uri)
+    tracked = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
     try:
         log_params(client, tracked.run_id, config)
         tracked.log_yaml(dict(config), "config.yaml")
