@@ -94,8 +94,8 @@ def test_unknown_group_option_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "cnnlab: error: backbone=resnet_9000 is not an option; valid choices: alexnet, efficientnet-b0, lenet5, "
-        "mobilenet_v2, mobilenet_v3_large, resnet18, resnet34, resnet50, simple_cnn, timm, torchvision, vgg11, "
-        "vgg11_bn, vgg16, vgg16_bn"
+        "mobilenet_v2, mobilenet_v3_large, resnet18, resnet34, resnet50, simple_cnn, textcnn, timm, torchvision, "
+        "vgg11, vgg11_bn, vgg16, vgg16_bn"
     ]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "outputs").exists()
 

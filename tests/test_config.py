@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -16,7 +18,13 @@ REQUIRED = {
     ("data", "masks"): ["data.root=/some/folder"],
     ("data", "coco_semantic"): ["data.annotations=a.json", "data.images=/some/folder"],
     ("data", "coco"): ["data.annotations=a.json", "data.images=/some/folder"],
+    ("data", "text_prefixed"): ["data.train=train.txt"],
+    ("data", "text_lines"): ["+data.train.pos=pos.txt"],
+    ("data", "text_csv"): ["data.train=train.csv"],
 }
+# Experiments on ../shared/data (the working tree's sibling), skipped where it is absent.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+NEEDS_SHARED = {"trec_cnn_rand": "text/trec", "sst2_cnn_rand": "text/sst2"}
 
 
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
@@ -36,6 +44,8 @@ def test_groups_are_the_documented_axes() -> None:
 
 @pytest.mark.parametrize("experiment", group_options("experiment"))
 def test_every_experiment_trains(experiment: str, make_config, store, tmp_path) -> None:
+    if experiment in NEEDS_SHARED and not (SHARED_DATA / NEEDS_SHARED[experiment]).is_dir():
+        pytest.skip("../shared/data absent")
     # Generated datasets go to tmp_path; other data options ignore the override's absence.
     overrides = [f"data.root={tmp_path / 'data'}"] if "shapes" in experiment else []
     metrics = train(make_config(f"experiment={experiment}", "tracking.log_model=false", *FAST, *overrides))

@@ -22,7 +22,7 @@ def settings(name: str, **extra) -> dict:
     return {**base, **extra}
 
 
-@pytest.mark.parametrize("name", BACKBONES.names())
+@pytest.mark.parametrize("name", backbones_for("classification"))
 @pytest.mark.parametrize(("channels", "size"), [(1, 8), (3, 32)], ids=["digits-1x8x8", "rgb-3x32x32"])
 def test_backbone_forward_backward(name: str, channels: int, size: int) -> None:
     torch.manual_seed(0)
@@ -114,5 +114,6 @@ def test_passthrough_rejects_unknown_model() -> None:
         build_classifier(settings("timm", model="not_a_net"), in_channels=3, num_classes=2, image_size=(32, 32))
 
 
-def test_every_backbone_serves_classification() -> None:
-    assert backbones_for("classification") == BACKBONES.names()
+def test_every_backbone_serves_images_or_text() -> None:
+    assert backbones_for("text") == ["textcnn"]
+    assert sorted(backbones_for("classification") + backbones_for("text")) == BACKBONES.names()

@@ -62,7 +62,7 @@ def test_vectors_load_in_every_format_and_missing_words_get_kims_uniform_init(tm
 
 def test_a_vectors_file_of_another_dimension_is_named(tmp_path: Path) -> None:
     path = write_text_vectors(tmp_path / "glove.6B.50d.txt", header=False)
-    with pytest.raises(CnnlabError, match=r"glove.6B.50d.txt:1: vectors have 4 dimensions but backbone.embedding_dim=3"):
+    with pytest.raises(CnnlabError, match=r"50d.txt:1: vectors have 4 dimensions but backbone.embedding_dim=3"):
         load_vectors(path, WORDS, dim=3)
 
 
