@@ -47,7 +47,9 @@ def train_command(args: list[str]) -> int:
     # Hydra reads sys.argv; argv[0] also makes the run's command tag read "cnnlab train ...".
     sys.argv = [str(Path(sys.argv[0]).with_name("cnnlab train")), *args]
     hydra_train_app()
-    return 0
+    from cnnlab.tracking import sweep
+
+    return 1 if sweep.last_sweep_failures else 0
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": train_command}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -9,12 +11,16 @@ from pathlib import Path
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser  # the parser hydra.main itself uses: same flags, same errors
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnlab.errors import CnnlabError, user_message
+
+log = logging.getLogger(__name__)
 
 
 def _config_dir() -> Path:
@@ -33,7 +39,7 @@ def group_options(group: str) -> list[str]:
 
 
 def config_groups() -> list[str]:
-    return sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir())
+    return sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra")  # hydra/: plugin configs
 
 
 def check_overrides(args: list[str]) -> None:
@@ -89,11 +95,20 @@ def hydra_train_app(cfg: DictConfig) -> float | None:
     """The Hydra entry point; returns the best monitored validation score, the value sweepers optimise."""
     from cnnlab.train import train
 
+    # One job of a sweep must not end the sweep: its run is already FAILED; the sweeper gets NaN.
+    in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train(cfg)
     except CnnlabError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"cnnlab: error: {user_message(err)}", file=sys.stderr)
+        if in_sweep:
+            return math.nan
         raise SystemExit(1) from None
+    except Exception:
+        if not in_sweep:
+            raise
+        log.exception("job %s failed; the sweep goes on", HydraConfig.get().job.num)
+        return math.nan
     return metrics[cfg.task.monitor]

@@ -18,6 +18,7 @@ from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
 from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, tracked_run
+from cnnlab.tracking.sweep import OVERRIDES_TAG, sweep_parent_run_id
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -27,9 +28,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     config = resolve(cfg)
     check_choices(config)
+    parent_run_id = sweep_parent_run_id()  # set when this is one job of a sweep
     if config["data"].get("cv_folds", 0) > 1 and config["data"].get("fold") is None:
-        return cross_validate(config)
-    return train_config(config)
+        return cross_validate(config, parent_run_id)
+    return train_config(config, parent_run_id)
 
 
 def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> dict[str, float]:
@@ -59,6 +61,7 @@ def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> di
         metrics = trainer.test(task, datamodule=data, ckpt_path="best")[0]
         # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
         metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
+        run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
         if tracking["log_model"] and trainer.is_global_zero:
             example = task.serving_example(next(iter(data.test_dataloader())))
             log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
@@ -66,7 +69,7 @@ def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> di
     return metrics
 
 
-def cross_validate(config: dict[str, Any]) -> dict[str, float]:
+def cross_validate(config: dict[str, Any], parent_run_id: str | None = None) -> dict[str, float]:
     """k-fold cross-validation (data.cv_folds): one child run per fold under a parent run that gets each
     metric's mean and std over the folds (cv/<metric>_mean, cv/<metric>_std) and a per-fold table."""
     folds = config["data"]["cv_folds"]
@@ -78,6 +81,7 @@ def cross_validate(config: dict[str, Any]) -> dict[str, float]:
         config=config,
         tags=choice_tags(config),
         artifact_root=tracking["artifact_root"],
+        parent_run_id=parent_run_id,
     ) as parent:
         results = []
         for fold in range(folds):
@@ -150,6 +154,7 @@ def default_run_name(config: dict[str, Any]) -> str:
 
 def choice_tags(config: dict[str, Any]) -> dict[str, str]:
     return {
+        OVERRIDES_TAG: " ".join(command_overrides()),
         "cnnlab.task": config["task"]["name"],
         "cnnlab.backbone": config["backbone"]["name"],
         "cnnlab.data": config["data"]["name"],

@@ -1,0 +1,46 @@
+"""Hydra sweep overrides -> Optuna distributions: `choice(a,b)` / `a,b`, `range(1,9)`, `interval(0,1)`,
+`tag(log, interval(1e-4, 1e-1))`."""
+
+from __future__ import annotations
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+
+def to_distribution(override: Override) -> BaseDistribution:
+    sweep = override.value()
+    if isinstance(sweep, ChoiceSweep):
+        return CategoricalDistribution([_plain(v) for v in sweep.list])
+    if isinstance(sweep, RangeSweep):
+        if all(isinstance(x, int) for x in (sweep.start, sweep.stop, sweep.step)):
+            return IntDistribution(sweep.start, sweep.stop - 1, step=sweep.step)
+        return CategoricalDistribution(list(override.sweep_iterator()))
+    if isinstance(sweep, IntervalSweep):
+        log = "log" in sweep.tags
+        if isinstance(sweep.start, int) and isinstance(sweep.end, int):
+            return IntDistribution(sweep.start, sweep.end, log=log)
+        return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
+    raise ValueError(f"{override.input_line}: not a sweep Optuna can sample")
+
+
+def split_arguments(arguments: list[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
+    """(searched key -> distribution, fixed overrides passed to every trial as given)."""
+    space: dict[str, BaseDistribution] = {}
+    fixed: list[str] = []
+    for override in OverridesParser.create().parse_overrides(arguments):
+        if override.is_sweep_override():
+            space[override.get_key_element()] = to_distribution(override)
+        else:
+            fixed.append(override.input_line)
+    return space, fixed
+
+
+def _plain(value: object) -> object:
+    """Categorical choices must be None, bool, int, float or str."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
