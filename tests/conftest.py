@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +25,15 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "+trainer.enable_model_summary=false",
 ]
+
+
+CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
+
+
+def cnnlab(*args: str, cwd: Path, store: str, timeout: int = 600, **popen) -> subprocess.CompletedProcess:
+    """The installed `cnnlab` command, run as users run it, against the MLflow store `store`."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    return subprocess.run([CNNLAB, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **popen)
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -14,12 +11,7 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
-
-
-def cnnlab(*args: str, cwd: Path, store: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    return subprocess.run([CNNLAB, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+from tests.conftest import cnnlab
 
 
 @pytest.fixture(scope="module")

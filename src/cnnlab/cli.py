@@ -13,6 +13,7 @@ USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
 
 commands:
   train [OVERRIDES...]   train and test one config (Hydra: -m for sweeps, --cfg job to print, --help for options)
+  compare [OPTIONS]      runs of an experiment or sweep ranked by a metric, only differing params (--help)
 
 --debug shows full tracebacks (as does HYDRA_FULL_ERROR=1)."""
 
@@ -52,7 +53,13 @@ def train_command(args: list[str]) -> int:
     return 1 if sweep.last_sweep_failures else 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": train_command}
+def compare_command(args: list[str]) -> int:
+    from cnnlab.commands import compare
+
+    return compare.main(args)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": train_command, "compare": compare_command}
 
 if __name__ == "__main__":
     sys.exit(main())

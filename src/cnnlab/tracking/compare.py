@@ -16,13 +16,11 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from cnnlab.errors import CnnlabError
+from cnnlab.tracking.run import SWEEP_PARENT_TAG
 
 if TYPE_CHECKING:
     import rich.table
 
-# The tag SweepRuns puts on a sweep's parent run; kept here as a literal so comparing does not import hydra and
-# matplotlib through tracking.sweep.
-SWEEP_PARENT_TAG = "cnnlab.sweep_parent"
 # Params that differ on every run without saying anything about the recipe.
 IGNORED_PARAMS = {"run_dir", "tracking.run_name"}
 IGNORED_PARAM_PREFIX = "hydra"

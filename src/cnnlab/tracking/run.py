@@ -21,6 +21,7 @@ from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
 
 ERROR_TAG = "cnnlab.error"
+SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # on the parent run of a sweep (tracking.sweep)
 MAX_TAG_LENGTH = 5000
 
 

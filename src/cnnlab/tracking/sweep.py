@@ -22,11 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from cnnlab.plots.sweep import metric_vs_parameter_figure, parallel_coordinates_figure
 from cnnlab.tracking.provenance import provenance_tags
-from cnnlab.tracking.run import TrackedRun
+from cnnlab.tracking.run import SWEEP_PARENT_TAG, TrackedRun
 from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
 
 PARENT_ENV = "CNNLAB_SWEEP_PARENT_RUN_ID"
-SWEEP_TAG = "cnnlab.sweep_parent"
 OVERRIDES_TAG = "cnnlab.overrides"
 # Jobs of the last sweep in this process that did not finish: `cnnlab train -m` exits non-zero when there are any.
 last_sweep_failures = 0
@@ -57,7 +56,7 @@ class SweepRuns(Callback):
         sweeper = str(config.hydra.sweeper.get("_target_", "")).rsplit(".", 1)[-1]
         tags = {
             **provenance_tags(),
-            SWEEP_TAG: "true",
+            SWEEP_PARENT_TAG: "true",
             "cnnlab.sweeper": sweeper,
             OVERRIDES_TAG: " ".join(overrides),
             "cnnlab.task": task["name"],

@@ -1,0 +1,1 @@
+"""The `cnnlab` subcommands besides train: each module has `main(args) -> exit code`."""

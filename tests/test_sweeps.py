@@ -1,0 +1,117 @@
+"""`cnnlab train -m` as users run it: one parent MLflow run per sweep with nested job runs, a summary and plots;
+a crashing job that does not stop the sweep; parallel joblib jobs; an Optuna study that resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import optuna
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
+
+from cnnlab.config import CONFIG_DIR, CONFIG_NAME
+from tests.conftest import CNNLAB, cnnlab
+
+FAST = [
+    "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+    "+trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "tracking.log_model=false",
+    "tracking.log_checkpoint=false",
+]  # fmt: skip
+
+
+def sweep_runs(store: str) -> tuple[list, list]:
+    """(parent runs, child runs) of the classification experiment."""
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name("classification").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("cnnlab.sweep_parent") == "true"]
+    return parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
+def test_grid_sweep_is_one_parent_with_a_child_per_job(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = cnnlab("train", "-m", "backbone=simple_cnn,lenet5", "optimizer.lr=1e-3,1e-2", *FAST, cwd=tmp_path,
+                    store=store)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (parent,), children = sweep_runs(store)
+    assert len(children) == 4 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    grid = {(c.data.params["backbone.name"], c.data.params["optimizer.lr"]) for c in children}
+    assert grid == {("simple_cnn", "0.001"), ("simple_cnn", "0.01"), ("lenet5", "0.001"), ("lenet5", "0.01")}
+    assert parent.info.status == "FINISHED" and parent.data.tags["cnnlab.sweeper"] == "BasicSweeper"
+    assert "backbone=simple_cnn,lenet5" in parent.data.tags["cnnlab.overrides"]
+    best = max(children, key=lambda c: c.data.metrics["best/val/acc"])
+    assert parent.data.tags["cnnlab.best_run_id"] == best.info.run_id
+    assert parent.data.metrics["best/val/acc"] == best.data.metrics["best/val/acc"]
+    client = MlflowClient(store)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    artifacts |= {a.path for a in client.list_artifacts(parent.info.run_id, "sweep")}
+    assert {"sweep_summary.csv", "sweep/val_acc_vs_backbone.png", "sweep/val_acc_vs_optimizer.lr.png",
+            "sweep/parallel_coordinates.png"} <= artifacts  # fmt: skip
+    summary = Path(client.download_artifacts(parent.info.run_id, "sweep_summary.csv", str(tmp_path))).read_text()
+    assert len(summary.strip().splitlines()) == 5 and all(c.info.run_id in summary for c in children)
+
+    compared = cnnlab("compare", "--sweep", parent.info.run_id, cwd=tmp_path, store=store)
+    assert compared.returncode == 0, compared.stderr
+    header = next(line for line in compared.stdout.splitlines() if "rank" in line)
+    assert "optimizer.lr" in header and "backbone.name" in header and "data.batch_size" not in header
+
+
+def test_a_crashing_job_is_failed_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # max_epochs=-2 makes Lightning raise once the job's run exists.
+    result = cnnlab("train", "-m", *FAST, "trainer.max_epochs=-2,1", cwd=tmp_path, store=store)
+    assert result.returncode == 1
+    (parent,), children = sweep_runs(store)
+    assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
+    assert parent.info.status == "FINISHED" and "1 of 2 jobs finished" in result.stdout
+
+
+def test_joblib_jobs_in_parallel_lose_no_run(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = cnnlab("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", *FAST,
+                    cwd=tmp_path, store=store)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (parent,), children = sweep_runs(store)
+    assert sorted(c.data.params["seed"] for c in children) == ["1", "2"]
+    assert all(c.info.status == "FINISHED" for c in children)
+
+
+def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=3", *FAST]
+    sweep = subprocess.Popen([CNNLAB, *args], cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": store},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and sweep.poll() is None:
+        client = MlflowClient(store)
+        experiment = client.get_experiment_by_name("classification") if (tmp_path / "mlflow.db").exists() else None
+        if experiment and len(client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")) >= 2:
+            break
+        time.sleep(0.3)
+    sweep.send_signal(signal.SIGINT)  # Ctrl-C after two trials
+    assert sweep.wait(timeout=120) != 0
+    parents, _ = sweep_runs(store)
+    assert [p.info.status for p in parents] == ["KILLED"]
+
+    resumed = cnnlab(*args, cwd=tmp_path, store=store)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    study = optuna.load_study(
+        study_name="classification-simple_cnn-digits", storage=f"sqlite:///{tmp_path}/outputs/optuna/studies.db"
+    )
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 3 and "1 of 3 trials to run" in resumed.stdout
+    parents, children = sweep_runs(store)
+    assert sorted(p.info.status for p in parents) == ["FINISHED", "KILLED"]
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert len(finished) == 3
+
+
+def test_the_slurm_launcher_config_instantiates() -> None:
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=["hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = instantiate(cfg.hydra.launcher)
+    assert type(launcher).__name__ == "SlurmLauncher" and cfg.hydra.launcher.tasks_per_node == 1
