@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
@@ -27,15 +26,33 @@ def train(cfg: DictConfig) -> dict[str, float]:
     Returns the test metrics of the best checkpoint plus its monitored validation score (task.monitor).
     """
     config = resolve(cfg)
+    if config.get("resume"):
+        from cnnlab.resume import resume_run
+
+        return resume_run(config["resume"], config["tracking"]["uri"], command_overrides())
     check_choices(config)
     parent_run_id = sweep_parent_run_id()  # set when this is one job of a sweep
     if config["data"].get("cv_folds", 0) > 1 and config["data"].get("fold") is None:
+        from cnnlab.crossval import cross_validate
+
         return cross_validate(config, parent_run_id)
     return train_config(config, parent_run_id)
 
 
-def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> dict[str, float]:
-    """train() on a resolved, checked config; parent_run_id nests the run under another (a CV or sweep parent)."""
+@dataclass(frozen=True)
+class ResumePoint:
+    """Continue MLflow run `run_id` from `checkpoint`; `changes` are the overrides given on resuming."""
+
+    run_id: str
+    checkpoint: Path
+    changes: list[str]
+
+
+def train_config(
+    config: dict[str, Any], parent_run_id: str | None = None, resume: ResumePoint | None = None
+) -> dict[str, float]:
+    """train() on a resolved, checked config; parent_run_id nests the run under another (a CV or sweep parent);
+    resume continues an earlier run, in the same MLflow run, from its checkpoint."""
     pl.seed_everything(config["seed"], workers=True)
     data = build_data(config["data"])
     tracking = config["tracking"]
@@ -47,8 +64,11 @@ def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> di
         tags=choice_tags(config),
         artifact_root=tracking["artifact_root"],
         parent_run_id=parent_run_id,
+        resume_run_id=resume.run_id if resume else None,
+        resume_changes=resume.changes if resume else (),
     ) as run:
-        run.log_yaml(command_overrides(), "overrides.yaml")
+        if resume is None:
+            run.log_yaml(command_overrides(), "overrides.yaml")
         task = build_task(
             config["task"],
             backbone=config["backbone"],
@@ -57,7 +77,7 @@ def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> di
             data_facts=data.facts(),
         )
         trainer = build_trainer(config, task, run)
-        trainer.fit(task, datamodule=data)
+        trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None)
         metrics = trainer.test(task, datamodule=data, ckpt_path="best")[0]
         # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
         metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
@@ -67,57 +87,6 @@ def train_config(config: dict[str, Any], parent_run_id: str | None = None) -> di
             log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
         report(metrics, run)
     return metrics
-
-
-def cross_validate(config: dict[str, Any], parent_run_id: str | None = None) -> dict[str, float]:
-    """k-fold cross-validation (data.cv_folds): one child run per fold under a parent run that gets each
-    metric's mean and std over the folds (cv/<metric>_mean, cv/<metric>_std) and a per-fold table."""
-    folds = config["data"]["cv_folds"]
-    tracking = config["tracking"]
-    with tracked_run(
-        tracking_uri=tracking["uri"],
-        experiment=tracking["experiment"],
-        run_name=f"{tracking['run_name'] or default_run_name(config)}-cv{folds}",
-        config=config,
-        tags=choice_tags(config),
-        artifact_root=tracking["artifact_root"],
-        parent_run_id=parent_run_id,
-    ) as parent:
-        results = []
-        for fold in range(folds):
-            child = copy.deepcopy(config)
-            child["data"]["fold"] = fold
-            child["run_dir"] = str(Path(config["run_dir"]) / f"fold{fold}")
-            child["tracking"]["run_name"] = f"{parent.run_name}-fold{fold}"
-            results.append(train_config(child, parent_run_id=parent.run_id))
-        summary = summarise_folds(results)
-        parent.log_metrics(summary)
-        parent.log_text(metrics_table(results), "folds.csv")
-        print(" ".join(f"{k}={v:.4f}" for k, v in summary.items() if k.startswith("cv/test/") and "/" not in k[8:]))
-    monitor = config["task"]["monitor"]
-    return {
-        **{k.removeprefix("cv/").removesuffix("_mean"): v for k, v in summary.items() if k.endswith("_mean")},
-        monitor: summary[f"cv/{monitor}_mean"],
-    }
-
-
-def summarise_folds(results: list[dict[str, float]]) -> dict[str, float]:
-    """cv/<metric>_mean and cv/<metric>_std (population std over folds) for every metric all folds report."""
-    keys = sorted(set.intersection(*(set(r) for r in results)))
-    summary = {}
-    for key in keys:
-        values = np.array([r[key] for r in results], dtype=float)
-        summary[f"cv/{key}_mean"] = float(values.mean())
-        summary[f"cv/{key}_std"] = float(values.std())
-    return summary
-
-
-def metrics_table(results: list[dict[str, float]]) -> str:
-    """CSV: one row per fold, one column per metric."""
-    columns = sorted({key for result in results for key in result})
-    lines = [",".join(["fold", *columns])]
-    lines += [",".join([str(i), *(f"{r.get(c, '')}" for c in columns)]) for i, r in enumerate(results)]
-    return "\n".join(lines) + "\n"
 
 
 def resolve(cfg: DictConfig) -> dict[str, Any]:

@@ -28,9 +28,31 @@ def git_state(path: Path = SOURCE_DIR) -> tuple[str, bool | None]:
     return commit, dirty
 
 
+# Packages whose versions can change a run's numbers; `cnnlab reproduce` warns when any differs.
+PACKAGES = ("torch", "torchvision", "pytorch_lightning", "torchmetrics", "numpy", "albumentations", "mlflow")
+ENV_TAG_PREFIX = "cnnlab.env."
+
+
+def environment_tags() -> dict[str, str]:
+    """cnnlab.env.<package> versions, the Python version and the device the run trains on."""
+    import importlib.metadata
+
+    import torch
+
+    tags = {f"{ENV_TAG_PREFIX}python": sys.version.split()[0]}
+    for package in PACKAGES:
+        try:
+            tags[f"{ENV_TAG_PREFIX}{package}"] = importlib.metadata.version(package.replace("_", "-"))
+        except importlib.metadata.PackageNotFoundError:
+            tags[f"{ENV_TAG_PREFIX}{package}"] = "absent"
+    tags[f"{ENV_TAG_PREFIX}device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return tags
+
+
 def provenance_tags() -> dict[str, str]:
     commit, dirty = git_state()
     return {
+        **environment_tags(),
         "cnnlab.version": cnnlab.__version__,
         "cnnlab.git_commit": commit,
         "cnnlab.git_dirty": str(dirty).lower(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
 
 ERROR_TAG = "cnnlab.error"
+RESUMES_TAG = "cnnlab.resumes"  # how many times the run was resumed
 SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # on the parent run of a sweep (tracking.sweep)
 MAX_TAG_LENGTH = 5000
 
@@ -77,18 +78,28 @@ def tracked_run(
     tags: Mapping[str, str],
     artifact_root: str | None = None,
     parent_run_id: str | None = None,
+    resume_run_id: str | None = None,
+    resume_changes: Sequence[str] = (),
 ) -> Iterator[TrackedRun]:
-    """A new run with params, tags and config.yaml logged; FINISHED on success, KILLED on Ctrl-C, else FAILED."""
+    """A new run with params, tags and config.yaml logged; FINISHED on success, KILLED on Ctrl-C, else FAILED.
+
+    resume_run_id reopens that run instead (status back to RUNNING); its params stay as first logged (MLflow
+    params are immutable), the overrides given on resuming become cnnlab.resume.<key> tags, config.yaml is updated.
+    """
     uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(uri)
-    experiment_id = ensure_experiment(client, experiment, artifact_root)
-    all_tags = resolve_tags({**provenance_tags(), **tags})
-    if parent_run_id:  # the MLflow UI shows the run nested under its parent
-        all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    tracked = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
+    if resume_run_id:
+        tracked = reopen_run(client, resume_run_id, uri, resume_changes)
+    else:
+        experiment_id = ensure_experiment(client, experiment, artifact_root)
+        all_tags = resolve_tags({**provenance_tags(), **tags})
+        if parent_run_id:  # the MLflow UI shows the run nested under its parent
+            all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+        tracked = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
     try:
-        log_params(client, tracked.run_id, config)
+        if not resume_run_id:
+            log_params(client, tracked.run_id, config)
         tracked.log_yaml(dict(config), "config.yaml")
         yield tracked
     except (KeyboardInterrupt, SystemExit) as stop:
@@ -102,3 +113,16 @@ def tracked_run(
         raise
     else:
         client.set_terminated(tracked.run_id, "FINISHED")
+
+
+def reopen_run(client: MlflowClient, run_id: str, uri: str, changes: Sequence[str]) -> TrackedRun:
+    run = client.get_run(run_id)
+    client.update_run(run_id, status="RUNNING")
+    if ERROR_TAG in run.data.tags:  # the error that stopped it is history once it runs again
+        client.delete_tag(run_id, ERROR_TAG)
+    resumes = int(run.data.tags.get(RESUMES_TAG, "0")) + 1
+    client.set_tag(run_id, RESUMES_TAG, str(resumes))
+    for change in changes:
+        key, _, value = change.lstrip("+~").partition("=")
+        client.set_tag(run_id, f"cnnlab.resume.{key}", value[:MAX_TAG_LENGTH])
+    return TrackedRun(client, run_id, run.info.experiment_id, uri, run.info.run_name)

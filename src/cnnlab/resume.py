@@ -1,0 +1,44 @@
+"""`cnnlab train resume=RUN_ID|last [key=value ...]`: continue a run from its last checkpoint, in the same MLflow
+run, with its own config; dotted overrides (e.g. trainer.max_epochs=40 to extend it) may change settings."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from cnnlab.errors import CnnlabError
+from cnnlab.tracking.source import load_source_run
+from cnnlab.tracking.store import resolve_tracking_uri
+from cnnlab.train import ResumePoint, check_choices, train_config
+
+
+def resume_run(run_ref: str, tracking_uri: str, overrides: list[str]) -> dict[str, float]:
+    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    source = load_source_run(client, run_ref)
+    changes = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "resume"]
+    config = with_overrides(source.config, changes)
+    check_choices(config)
+    checkpoint = source.checkpoint("last")
+    print(f"resuming run {source.run_id} from {checkpoint}")
+    return train_config(config, resume=ResumePoint(source.run_id, checkpoint, changes))
+
+
+def with_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of the resolved `config` with `key.path=value` overrides applied (values parsed as YAML)."""
+    changed = copy.deepcopy(config)
+    for override in overrides:
+        key, sep, value = override.lstrip("+~").partition("=")
+        node = changed
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        if not sep or isinstance(node.get(leaf), dict):
+            raise CnnlabError(
+                f"{override}: a resumed run keeps its config groups; only settings can change, "
+                "e.g. trainer.max_epochs=40"
+            )
+        node[leaf] = yaml.safe_load(value)
+    return changed
