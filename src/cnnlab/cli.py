@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -14,6 +15,9 @@ USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
 commands:
   train [OVERRIDES...]   train and test one config (Hydra: -m for sweeps, --cfg job to print, --help for options)
   compare [OPTIONS]      runs of an experiment or sweep ranked by a metric, only differing params (--help)
+  reproduce RUN_ID       re-run a past run into a new one and compare every metric
+  evaluate RUN_ID [K=V]  test metrics of a run's best checkpoint (optionally on other data), in a new run
+  predict RUN_ID INPUT…  predictions of a run's best checkpoint as JSON lines
 
 --debug shows full tracebacks (as does HYDRA_FULL_ERROR=1)."""
 
@@ -53,13 +57,19 @@ def train_command(args: list[str]) -> int:
     return 1 if sweep.last_sweep_failures else 0
 
 
-def compare_command(args: list[str]) -> int:
-    from cnnlab.commands import compare
+def subcommand(module: str) -> Callable[[list[str]], int]:
+    """The main() of cnnlab.commands.<module>, imported only when that command runs (start-up stays quick)."""
 
-    return compare.main(args)
+    def run(args: list[str]) -> int:
+        return importlib.import_module(f"cnnlab.commands.{module}").main(args)
+
+    return run
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"train": train_command, "compare": compare_command}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "train": train_command,
+    **{name: subcommand(name) for name in ("compare", "reproduce", "evaluate", "predict")},
+}
 
 if __name__ == "__main__":
     sys.exit(main())

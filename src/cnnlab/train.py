@@ -16,7 +16,7 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
 from cnnlab.tasks.optimization import check_optimization
-from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, tracked_run
+from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, register_predictor, tracked_run
 from cnnlab.tracking.sweep import OVERRIDES_TAG, sweep_parent_run_id
 
 
@@ -49,7 +49,10 @@ class ResumePoint:
 
 
 def train_config(
-    config: dict[str, Any], parent_run_id: str | None = None, resume: ResumePoint | None = None
+    config: dict[str, Any],
+    parent_run_id: str | None = None,
+    resume: ResumePoint | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """train() on a resolved, checked config; parent_run_id nests the run under another (a CV or sweep parent);
     resume continues an earlier run, in the same MLflow run, from its checkpoint."""
@@ -61,7 +64,7 @@ def train_config(
         experiment=tracking["experiment"],
         run_name=tracking["run_name"] or default_run_name(config),
         config=config,
-        tags=choice_tags(config),
+        tags={**choice_tags(config), **(extra_tags or {})},
         artifact_root=tracking["artifact_root"],
         parent_run_id=parent_run_id,
         resume_run_id=resume.run_id if resume else None,
@@ -85,6 +88,10 @@ def train_config(
         if tracking["log_model"] and trainer.is_global_zero:
             example = task.serving_example(next(iter(data.test_dataloader())))
             log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
+        if tracking.get("register_as") and trainer.is_global_zero:
+            best = trainer.checkpoint_callback.best_model_path
+            version = register_predictor(run, best, config, tracking["register_as"])
+            print(f"registered as models:/{tracking['register_as']}/{version}")
         report(metrics, run)
     return metrics
 
@@ -135,11 +142,14 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
     run_dir = Path(config["run_dir"])
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(
-            dirpath=run_dir / "checkpoints",
-            filename="best",
-            monitor=task.monitor,
-            mode=task.monitor_mode,
-            save_last=True,
+            dirpath=run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.monitor_mode,
+            enable_version_counter=False,
+        ),
+        # last.ckpt after every epoch, what resume continues from (save_last=True would only refresh it when
+        # the best improves).
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, save_on_train_epoch_end=True,
+            enable_version_counter=False,
         ),
         MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
     ]

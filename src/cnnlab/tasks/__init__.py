@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cnnlab.registry import Registry, check_settings
@@ -34,6 +35,11 @@ def build_task(
     return cls(backbone=dict(backbone), optimizer=dict(optimizer), scheduler=dict(scheduler), **data_facts, **kwargs)
 
 
+def restore_task(name: str, checkpoint: str | Path) -> BaseTask:
+    """The task `name` with the weights and settings of `checkpoint` (a Lightning .ckpt), on the CPU."""
+    return TASKS.get(name).restore(checkpoint)
+
+
 __all__ = [
     "TASKS",
     "BaseTask",
@@ -42,4 +48,5 @@ __all__ = [
     "SegmentationTask",
     "TextClassificationTask",
     "build_task",
+    "restore_task",
 ]

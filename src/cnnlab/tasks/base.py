@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -38,6 +39,11 @@ class BaseTask(pl.LightningModule):
         self.monitor_mode = monitor_mode
         self._pending_figures: dict[str, Figure] = {}
         self._pending_texts: dict[str, str] = {}
+
+    @classmethod
+    def restore(cls, checkpoint: str | Path) -> BaseTask:
+        """This task from a checkpoint, on the CPU, without Hydra."""
+        return cls.load_from_checkpoint(checkpoint, map_location="cpu")
 
     def set_metrics(self, metrics: MetricCollection) -> None:
         """One copy of `metrics` per stage, logged as train/<name>, val/<name>, test/<name>."""

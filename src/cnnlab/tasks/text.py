@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch.nn.functional as F
@@ -52,6 +53,11 @@ class TextClassificationTask(BaseTask):
         size = {"task": "multiclass", "num_classes": num_classes}
         self.set_metrics(MetricCollection({"acc": Accuracy(**size), "f1": F1Score(average="macro", **size)}))
         self.test_confusion = ConfusionMatrix(**size)
+
+    @classmethod
+    def restore(cls, checkpoint: str | Path) -> TextClassificationTask:
+        """The checkpoint holds the embeddings: the vectors file is not needed (nor read) to restore."""
+        return cls.load_from_checkpoint(checkpoint, map_location="cpu", load_vectors=False)
 
     def forward(self, ids: Tensor) -> Tensor:
         return self.net(ids)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import logging
 import sys
+import tempfile
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import torch
 import torchvision
+import yaml
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import Schema, TensorSpec
 from torch import nn
@@ -68,3 +71,24 @@ def _requirements() -> list[str]:
     if "timm" in sys.modules:
         packages["timm"] = sys.modules["timm"].__version__
     return [f"{name}=={version.split('+')[0]}" for name, version in packages.items()]
+
+
+def register_predictor(run: TrackedRun, checkpoint: str, config: dict, name: str) -> str:
+    """Logs the run's predictor (cnnlab.serving.pyfunc: raw inputs, the run's pre-processing) as "predictor" and
+    registers it as model `name`; returns the new version, loadable as models:/<name>/<version>."""
+    from cnnlab.serving.pyfunc import CnnlabPredictor
+
+    with tempfile.TemporaryDirectory() as folder:
+        config_file = Path(folder) / "config.yaml"
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+        mlflow.set_tracking_uri(run.tracking_uri)
+        with mlflow.start_run(run_id=run.run_id):
+            info = mlflow.pyfunc.log_model(
+                name="predictor",
+                python_model=CnnlabPredictor(),
+                artifacts={"checkpoint": str(checkpoint), "config": str(config_file)},
+                code_paths=[str(SOURCE_DIR)],
+                pip_requirements=_requirements(),
+                registered_model_name=name,
+            )
+    return str(info.registered_model_version)

@@ -89,7 +89,8 @@ class TextClassificationData(SplitDataModule):
         class_names = self.classes or sorted({s.label for s in train})
         label_index = {name: i for i, name in enumerate(class_names)}
         tokens = [[self.tokenizer(s.text) for s in part] for part in (train, val, test)]
-        self.vocabulary = Vocabulary.build(tokens[0], min_freq=self.min_freq, max_size=self.max_vocab)
+        if self.vocabulary is None:
+            self.vocabulary = Vocabulary.build(tokens[0], min_freq=self.min_freq, max_size=self.max_vocab)
         datasets = [
             SentenceDataset(
                 part,
@@ -130,6 +131,10 @@ class TextClassificationData(SplitDataModule):
         labels = np.array([s.label for s in sentences])
         train, test = list(folds.split(np.zeros(len(labels)), labels))[self.fold]
         return [sentences[i] for i in train], [sentences[i] for i in test]
+
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None:
+        """Encode with a trained model's vocabulary instead of building one (evaluating a model on new data)."""
+        self.vocabulary = vocabulary
 
     def facts(self) -> dict[str, Any]:
         """What the model needs: classes and the vocabulary (saved with the model, so inputs encode identically)."""

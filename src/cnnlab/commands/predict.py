@@ -1,0 +1,38 @@
+"""`cnnlab predict RUN_ID INPUTS...`: predictions of a run's best checkpoint as JSON lines: class and
+probabilities for images and sentences (a sentence, or a file of them one per line), masks for segmentation
+(written as PNGs), boxes for detection."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cnnlab.commands.store import add_tracking_uri_option, client_for
+
+
+def main(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="cnnlab predict", description=__doc__.split(":", 1)[1].strip())
+    parser.add_argument("run_id", metavar="RUN_ID")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or sentences / text files")
+    parser.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
+    parser.add_argument("--out-dir", default="outputs/predictions", help="where masks are written")
+    add_tracking_uri_option(parser)
+    options = parser.parse_args(args)
+
+    from cnnlab.serving import predict
+    from cnnlab.tasks import restore_task
+    from cnnlab.tracking.source import load_source_run
+
+    source = load_source_run(client_for(options.tracking_uri), options.run_id)
+    name = source.config["task"]["name"]
+    task = restore_task(name, source.checkpoint("best"))
+    results = predict(name, task, options.inputs, Path(options.out_dir))
+    lines = "".join(json.dumps(result) + "\n" for result in results)
+    if options.output:
+        Path(options.output).write_text(lines)
+        print(f"wrote {len(results)} predictions to {options.output}")
+    else:
+        sys.stdout.write(lines)
+    return 0

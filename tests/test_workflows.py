@@ -1,0 +1,119 @@
+"""What users do with past runs: reproduce, evaluate, predict, resume into the same run, the model registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from cnnlab.commands import evaluate, predict, reproduce
+from cnnlab.errors import CnnlabError
+from cnnlab.train import train
+from tests.conftest import FAST, cnnlab
+
+QUICK = [*FAST, "tracking.log_model=false"]
+
+
+def only_run(store: str, experiment: str = "classification"):
+    client = MlflowClient(store)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 1
+    return runs[0]
+
+
+@pytest.fixture
+def trained(make_config, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """One quick digits run; the working folder is tmp_path (commands write outputs/ there)."""
+    monkeypatch.chdir(tmp_path)
+    train(make_config(*QUICK))
+    return only_run(store)
+
+
+def test_reproduce_matches_exactly_on_cpu(trained, store: str, capsys) -> None:
+    assert reproduce.main([trained.info.run_id]) == 0
+    client = MlflowClient(store)
+    (copy,) = client.search_runs(
+        [trained.info.experiment_id], filter_string=f"tags.`cnnlab.reproduces` = '{trained.info.run_id}'"
+    )
+    assert copy.data.metrics == trained.data.metrics and copy.info.run_id != trained.info.run_id
+    out = capsys.readouterr().out
+    assert f"{len(trained.data.metrics)} of {len(trained.data.metrics)} metrics match" in out
+
+
+def test_reproduce_reports_a_planted_mismatch(trained, store: str, capsys) -> None:
+    MlflowClient(store).log_metric(trained.info.run_id, "test/acc", 0.123, step=10_000)
+    assert reproduce.main([trained.info.run_id]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT" in out and "1 differ" in out
+
+
+def test_evaluate_recomputes_the_test_metrics_into_a_linked_run(trained, store: str) -> None:
+    assert evaluate.main([trained.info.run_id]) == 0
+    client = MlflowClient(store)
+    (evaluation,) = client.search_runs(
+        [trained.info.experiment_id], filter_string=f"tags.`cnnlab.evaluates` = '{trained.info.run_id}'"
+    )
+    for key in ("test/acc", "test/f1", "test/loss"):
+        assert evaluation.data.metrics[key] == pytest.approx(trained.data.metrics[key], abs=1e-6)
+
+
+def test_resume_continues_the_same_run_without_repeating_epochs(make_config, store: str, tmp_path: Path) -> None:
+    train(make_config(*QUICK, "trainer.max_epochs=2"))
+    first = only_run(store)
+    result = cnnlab("train", f"resume={first.info.run_id}", "trainer.max_epochs=3", cwd=tmp_path, store=store)
+    assert result.returncode == 0, result.stderr[-2000:]
+    resumed = only_run(store)  # still one run
+    assert resumed.info.run_id == first.info.run_id and resumed.info.status == "FINISHED"
+    history = MlflowClient(store).get_metric_history(first.info.run_id, "val/acc")
+    steps = [m.step for m in history]
+    assert len(steps) == 3 and steps == sorted(set(steps))
+    assert resumed.data.tags["cnnlab.resumes"] == "1" and resumed.data.tags["cnnlab.resume.trainer.max_epochs"] == "3"
+
+
+def test_resume_refuses_to_swap_a_config_group(trained) -> None:
+    from cnnlab.resume import with_overrides
+
+    with pytest.raises(CnnlabError, match="backbone=lenet5: a resumed run keeps its config groups"):
+        with_overrides({"backbone": {"name": "simple_cnn"}}, ["backbone=lenet5"])
+
+
+def test_predict_and_the_registered_model_agree(make_config, store: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    train(make_config(*QUICK, "tracking.register_as=digits_cnn"))
+    run = only_run(store)
+    digits = load_digits()
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"digit{digits.target[i]}.png"
+        Image.fromarray(np.round(digits.images[i] * 255 / 16).astype(np.uint8)).save(path)
+        paths.append(str(path))
+    assert predict.main([run.info.run_id, *paths, "--output", str(tmp_path / "out.jsonl")]) == 0
+    predicted = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [p["input"] for p in predicted] == paths and all(abs(sum(p["probabilities"].values()) - 1) < 1e-5
+                                                            for p in predicted)  # fmt: skip
+    registered = mlflow.pyfunc.load_model("models:/digits_cnn/1").predict(paths)
+    for ours, theirs in zip(predicted, registered, strict=True):
+        assert ours["class"] == theirs["class"]
+        assert np.allclose(list(ours["probabilities"].values()), list(theirs["probabilities"].values()), atol=1e-6)
+
+
+def test_predict_text_from_a_run(make_config, store: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    train(make_config(*QUICK, "task=text", "backbone.embedding_dim=8", "backbone.maps=4",
+                      f"data.root={tmp_path / 'pydocs'}"))  # fmt: skip
+    run = only_run(store, "text")
+    assert predict.main([run.info.run_id, "Return the event loop of the current thread.", "Parse an XML file."]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert len(lines) == 2 and all(line["class"] in line["probabilities"] for line in lines)
+    assert len(lines[0]["probabilities"]) == 8
+
+
+def test_an_unknown_run_is_one_line(store: str) -> None:
+    with pytest.raises(CnnlabError, match="no run 0123abcd in sqlite"):
+        predict.main(["0123abcd", "x.png"])
