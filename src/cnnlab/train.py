@@ -81,7 +81,7 @@ def train_config(
         )
         trainer = build_trainer(config, task, run)
         trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None)
-        metrics = trainer.test(task, datamodule=data, ckpt_path="best")[0]
+        metrics = trainer.test(task, datamodule=data, ckpt_path=trainer.checkpoint_callback.best_model_path)[0]
         # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
         metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
         run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
