@@ -142,13 +142,19 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
     run_dir = Path(config["run_dir"])
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", filename="best", monitor=task.monitor, mode=task.monitor_mode,
+            dirpath=run_dir / "checkpoints",
+            filename="best",
+            monitor=task.monitor,
+            mode=task.monitor_mode,
             enable_version_counter=False,
         ),
         # last.ckpt after every epoch, what resume continues from (save_last=True would only refresh it when
         # the best improves).
         ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, save_on_train_epoch_end=True,
+            dirpath=run_dir / "checkpoints",
+            filename="last",
+            save_top_k=1,
+            save_on_train_epoch_end=True,
             enable_version_counter=False,
         ),
         MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),

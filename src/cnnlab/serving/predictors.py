@@ -95,12 +95,12 @@ def predict_masks(task: BaseTask, inputs: Sequence[str], out_dir: Path) -> list[
 
 @PREDICTORS.register("detection")
 def predict_boxes(task: BaseTask, inputs: Sequence[str], out_dir: Path) -> list[dict[str, Any]]:
-    """Boxes in pixels (x0, y0, x1, y1) with score and class name, best first."""
+    """Boxes in pixels (x0, y0, x1, y1) with score and class name (labels are 1..K: 0 is background)."""
     images = [torch.from_numpy(read_image(Path(path), "RGB")).permute(2, 0, 1).float() / 255 for path in inputs]
-    results = []
+    names, results = task.class_names, []
     for path, found in zip(inputs, task.predict_step(images, 0), strict=True):
         detections = [
-            {"box": [round(v, 2) for v in box.tolist()], "score": float(score), "class": task.class_names[int(label)]}
+            {"box": [round(v, 2) for v in box.tolist()], "score": float(score), "class": names[int(label) - 1]}
             for box, score, label in zip(found["boxes"], found["scores"], found["labels"], strict=True)
         ]
         results.append({"input": str(path), "detections": detections})

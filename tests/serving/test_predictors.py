@@ -1,0 +1,58 @@
+"""Each task's predictor turns raw files into JSON-ready results with the task's own pre-processing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cnnlab.serving import predict
+from cnnlab.tasks import build_task
+
+OPTIMIZATION = {"optimizer": {"name": "adam", "lr": 1e-3}, "scheduler": {"name": "none"}}
+NORMALIZE = {"mean": [0.5] * 3, "std": [0.25] * 3}
+
+
+def write_images(folder: Path, sizes: list[tuple[int, int]]) -> list[str]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (height, width) in enumerate(sizes):
+        path = folder / f"image{i}.png"
+        Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_segmentation_writes_a_mask_of_each_images_own_size(tmp_path: Path) -> None:
+    task = build_task(
+        {"name": "segmentation", "arch": "FPN"}, backbone={"name": "resnet18", "pretrained": False}, **OPTIMIZATION,
+        data_facts={"num_classes": 3, "class_names": ["bg", "a", "b"], "in_channels": 3, "ignore_index": 255,
+                    "normalize": NORMALIZE},
+    )  # fmt: skip
+    paths = write_images(tmp_path, [(40, 50), (64, 64)])  # 40x50 is padded to 64x64 for the network
+    results = predict("segmentation", task, paths, tmp_path / "masks")
+    for path, result, size in zip(paths, results, [(40, 50), (64, 64)], strict=True):
+        mask = np.asarray(Image.open(result["mask"]))
+        assert result["input"] == path and mask.shape == size and mask.max() < 3
+        assert sum(result["class_fractions"].values()) == pytest.approx(1.0)
+    json.dumps(results)
+
+
+def test_detection_reports_boxes_in_pixels_with_class_names(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    task = build_task(
+        {"name": "detection", "arch": "fasterrcnn", "score_thresh": 0.0}, backbone={"name": "resnet18"},
+        **OPTIMIZATION, data_facts={"num_classes": 2, "class_names": ["cat", "dog"], "category_ids": [1, 2],
+                                    "normalize": NORMALIZE},
+    )  # fmt: skip
+    paths = write_images(tmp_path, [(80, 100)])
+    (result,) = predict("detection", task, paths, tmp_path)
+    assert result["input"] == paths[0] and result["detections"]
+    for detection in result["detections"]:
+        x0, y0, x1, y1 = detection["box"]
+        assert 0 <= x0 <= x1 <= 100 and 0 <= y0 <= y1 <= 80 and detection["class"] in ("cat", "dog")
+    json.dumps(result)
