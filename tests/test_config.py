@@ -11,7 +11,7 @@ from cnnlab.config import CONFIG_DIR, CONFIG_NAME, config_groups, group_options
 from cnnlab.train import train
 from tests.conftest import FAST
 
-GROUP_OPTIONS = [(g, o) for g in config_groups() if g != "experiment" for o in group_options(g)]
+GROUP_OPTIONS = [(g, o) for g in config_groups() if g not in ("experiment", "sweep") for o in group_options(g)]
 # Options that need a value only the user has.
 REQUIRED = {
     ("data", "imagefolder"): ["data.root=/some/folder"],
@@ -34,6 +34,15 @@ def test_every_group_option_composes(group: str, option: str) -> None:
     assert cfg[group] is not None
     if "name" in cfg[group]:
         assert cfg[group].name == option
+
+
+@pytest.mark.parametrize("sweep", group_options("sweep"))
+def test_every_sweep_configures_hydras_sweeper(sweep: str) -> None:
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=[f"sweep={sweep}"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.params  # a search space to sweep
+    expected = {"grid": "BasicSweeper", "optuna": "OptunaSweeper"}[sweep]
+    assert cfg.hydra.sweeper._target_.endswith(expected)
 
 
 def test_groups_are_the_documented_axes() -> None:

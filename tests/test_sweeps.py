@@ -34,7 +34,7 @@ def sweep_runs(store: str) -> tuple[list, list]:
 
 def test_grid_sweep_is_one_parent_with_a_child_per_job(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = cnnlab("train", "-m", "backbone=simple_cnn,lenet5", "optimizer.lr=1e-3,1e-2", *FAST, cwd=tmp_path,
+    result = cnnlab("train", "-m", "sweep=grid", *FAST, cwd=tmp_path,
                     store=store)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     (parent,), children = sweep_runs(store)
@@ -42,7 +42,7 @@ def test_grid_sweep_is_one_parent_with_a_child_per_job(tmp_path: Path) -> None:
     grid = {(c.data.params["backbone.name"], c.data.params["optimizer.lr"]) for c in children}
     assert grid == {("simple_cnn", "0.001"), ("simple_cnn", "0.01"), ("lenet5", "0.001"), ("lenet5", "0.01")}
     assert parent.info.status == "FINISHED" and parent.data.tags["cnnlab.sweeper"] == "BasicSweeper"
-    assert "backbone=simple_cnn,lenet5" in parent.data.tags["cnnlab.overrides"]
+    assert "sweep=grid" in parent.data.tags["cnnlab.overrides"]
     best = max(children, key=lambda c: c.data.metrics["best/val/acc"])
     assert parent.data.tags["cnnlab.best_run_id"] == best.info.run_id
     assert parent.data.metrics["best/val/acc"] == best.data.metrics["best/val/acc"]

@@ -7,16 +7,15 @@ import copy
 from typing import Any
 
 import yaml
-from mlflow.tracking import MlflowClient
 
 from cnnlab.errors import CnnlabError
 from cnnlab.tracking.source import load_source_run
-from cnnlab.tracking.store import resolve_tracking_uri
+from cnnlab.tracking.store import resolve_tracking_uri, tracking_client
 from cnnlab.train import ResumePoint, check_choices, train_config
 
 
 def resume_run(run_ref: str, tracking_uri: str, overrides: list[str]) -> dict[str, float]:
-    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    client = tracking_client(resolve_tracking_uri(tracking_uri))
     source = load_source_run(client, run_ref)
     changes = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "resume"]
     config = with_overrides(source.config, changes)

@@ -17,7 +17,7 @@ from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
 from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, register_predictor, tracked_run
-from cnnlab.tracking.sweep import OVERRIDES_TAG, sweep_parent_run_id
+from cnnlab.tracking.sweep import OVERRIDES_TAG, sweep_job_number, sweep_parent_run_id
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -32,6 +32,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return resume_run(config["resume"], config["tracking"]["uri"], command_overrides())
     check_choices(config)
     parent_run_id = sweep_parent_run_id()  # set when this is one job of a sweep
+    if parent_run_id and not config["tracking"]["run_name"]:  # jobs of one sweep often share every choice
+        config["tracking"]["run_name"] = f"{default_run_name(config)}-job{sweep_job_number()}"
     if config["data"].get("cv_folds", 0) > 1 and config["data"].get("fold") is None:
         from cnnlab.crossval import cross_validate
 

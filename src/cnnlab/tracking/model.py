@@ -76,7 +76,7 @@ def _requirements() -> list[str]:
 def register_predictor(run: TrackedRun, checkpoint: str, config: dict, name: str) -> str:
     """Logs the run's predictor (cnnlab.serving.pyfunc: raw inputs, the run's pre-processing) as "predictor" and
     registers it as model `name`; returns the new version, loadable as models:/<name>/<version>."""
-    from cnnlab.serving.pyfunc import CnnlabPredictor
+    from cnnlab.tracking.pyfunc import CnnlabPredictor
 
     with tempfile.TemporaryDirectory() as folder:
         config_file = Path(folder) / "config.yaml"

@@ -28,3 +28,11 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
     if artifact_root and client.tracking_uri.startswith(("sqlite:", "file:", "/")):
         location = (Path(artifact_root) / name).resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
+
+
+DEFAULT_URI = "sqlite:///outputs/mlflow/mlflow.db"  # conf/tracking/mlflow.yaml's uri
+
+
+def tracking_client(uri: str | None = None) -> MlflowClient:
+    """A client for `uri` when given, else for MLFLOW_TRACKING_URI, else for the local store under outputs/."""
+    return MlflowClient(uri or resolve_tracking_uri(DEFAULT_URI))

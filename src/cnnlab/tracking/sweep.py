@@ -41,6 +41,12 @@ def sweep_parent_run_id() -> str | None:
     return os.environ.get(PARENT_ENV)
 
 
+def sweep_job_number() -> int:
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().job.num
+
+
 class SweepRuns(Callback):
     def __init__(self) -> None:
         self.parent: TrackedRun | None = None
