@@ -6,9 +6,9 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from cnnlab.errors import CnnlabError, user_message
+from cnnlab.tracking.provenance import COMMAND_ENV
 
 USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
 
@@ -23,6 +23,10 @@ commands:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cnnlab import distributed
+
+    if distributed.started_as_rank():  # a DDP rank of a running job: its config, not this command line
+        return distributed.run_as_rank()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
@@ -49,8 +53,9 @@ def train_command(args: list[str]) -> int:
     from cnnlab.config import check_overrides, hydra_train_app
 
     check_overrides(args)
-    # Hydra reads sys.argv; argv[0] also makes the run's command tag read "cnnlab train ...".
-    sys.argv = [str(Path(sys.argv[0]).with_name("cnnlab train")), *args]
+    # Hydra reads sys.argv. argv[0] stays the real executable: Lightning re-runs it to start DDP ranks.
+    os.environ[COMMAND_ENV] = "cnnlab train"
+    sys.argv = [sys.argv[0], *args]
     hydra_train_app()
     from cnnlab.tracking import sweep
 

@@ -12,6 +12,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from cnnlab.data import build_data, check_data
+from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
 from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
@@ -81,20 +82,41 @@ def train_config(
             scheduler=config["scheduler"],
             data_facts=data.facts(),
         )
+        environment = launch_environment()
         trainer = build_trainer(config, task, run)
-        trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None)
-        metrics = trainer.test(task, datamodule=data, ckpt_path=trainer.checkpoint_callback.best_model_path)[0]
-        # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
-        metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
-        run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
-        if tracking["log_model"] and trainer.is_global_zero:
-            example = task.serving_example(next(iter(data.test_dataloader())))
-            log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
-        if tracking.get("register_as") and trainer.is_global_zero:
-            best = trainer.checkpoint_callback.best_model_path
-            version = register_predictor(run, best, config, tracking["register_as"])
-            print(f"registered as models:/{tracking['register_as']}/{version}")
-        report(metrics, run)
+        if trainer.world_size > 1 and is_rank_zero():
+            share_with_ranks(config, run.run_id)
+        try:
+            metrics = fit_and_test(trainer, task, data, run, config, resume)
+        finally:
+            if trainer.world_size > 1:
+                end_job(environment)
+    return metrics
+
+
+def fit_and_test(
+    trainer: pl.Trainer,
+    task: BaseTask,
+    data: pl.LightningDataModule,
+    run: TrackedRun,
+    config: dict[str, Any],
+    resume: ResumePoint | None,
+) -> dict[str, float]:
+    """Fits, tests the best checkpoint, logs the model (and registers it); returns the test metrics."""
+    tracking = config["tracking"]
+    trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None)
+    metrics = trainer.test(task, datamodule=data, ckpt_path=trainer.checkpoint_callback.best_model_path)[0]
+    # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
+    metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
+    run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
+    if tracking["log_model"] and trainer.is_global_zero:
+        example = task.serving_example(next(iter(data.test_dataloader())))
+        log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
+    if tracking.get("register_as") and trainer.is_global_zero:
+        best = trainer.checkpoint_callback.best_model_path
+        version = register_predictor(run, best, config, tracking["register_as"])
+        print(f"registered as models:/{tracking['register_as']}/{version}")
+    report(metrics, run)
     return metrics
 
 
@@ -172,6 +194,8 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
 
 
 def report(metrics: dict[str, float], run: TrackedRun) -> None:
+    if not is_rank_zero():
+        return
     headline = {k: v for k, v in metrics.items() if k.startswith("test/") and k.count("/") == 1}
     print("test: " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(headline.items())))
     print(f"MLflow: {run.ui_hint()}; browse with `make ui`")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import cnnlab
 
 SOURCE_DIR = Path(cnnlab.__file__).resolve().parent
+COMMAND_ENV = "CNNLAB_COMMAND"  # how the CLI names the running command ("cnnlab train"), for the command tag
 
 
 def git_state(path: Path = SOURCE_DIR) -> tuple[str, bool | None]:
@@ -58,5 +60,5 @@ def provenance_tags() -> dict[str, str]:
         "cnnlab.git_dirty": str(dirty).lower(),
         "mlflow.source.git.commit": commit,
         # The CLI puts "cnnlab train" in argv[0] so the tag reads as the command the user typed.
-        "cnnlab.command": " ".join([Path(sys.argv[0]).name, shlex.join(sys.argv[1:])]).strip(),
+        "cnnlab.command": " ".join([os.environ.get(COMMAND_ENV) or Path(sys.argv[0]).name, shlex.join(sys.argv[1:])]),
     }

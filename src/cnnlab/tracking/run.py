@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.time import get_current_time_millis
 from pytorch_lightning.loggers import MLFlowLogger
 
+from cnnlab.distributed import RUN_ENV, is_rank_zero
 from cnnlab.tracking.params import log_params
 from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
@@ -68,6 +70,22 @@ class TrackedRun:
         return f"run {self.run_id} (experiment {self.experiment_id}) in {self.tracking_uri}"
 
 
+class SilentRun(TrackedRun):
+    """The run as a DDP rank other than 0 sees it: logging through it does nothing."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        pass
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        pass
+
+    def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        pass
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        pass
+
+
 @contextmanager
 def tracked_run(
     *,
@@ -88,6 +106,9 @@ def tracked_run(
     """
     uri = resolve_tracking_uri(tracking_uri)
     client = MlflowClient(uri)
+    if not is_rank_zero():  # DDP ranks > 0: rank 0 owns the run; Lightning logs from rank 0 only
+        yield SilentRun(client, os.environ.get(RUN_ENV, ""), "", uri)
+        return
     if resume_run_id:
         tracked = reopen_run(client, resume_run_id, uri, resume_changes)
     else:
