@@ -17,7 +17,14 @@ from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
 from cnnlab.tasks.optimization import check_optimization
-from cnnlab.tracking import MlflowArtifacts, TrackedRun, log_pytorch_model, register_predictor, tracked_run
+from cnnlab.tracking import (
+    MlflowArtifacts,
+    RankConsistency,
+    TrackedRun,
+    log_pytorch_model,
+    register_predictor,
+    tracked_run,
+)
 from cnnlab.tracking.sweep import OVERRIDES_TAG, sweep_job_number, sweep_parent_run_id
 
 
@@ -182,13 +189,17 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
             enable_version_counter=False,
         ),
         MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
+        RankConsistency(run, config),
     ]
     if config.get("early_stopping_patience"):
         callbacks.append(
             EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config["early_stopping_patience"])
         )
+    options = dict(config["trainer"])
+    # Not Trainer arguments: they change the network and its inputs.
+    task.use_speed_options(channels_last=options.pop("channels_last", False), compile_mode=options.pop("compile", None))
     try:
-        return pl.Trainer(**config["trainer"], logger=run.logger(), callbacks=callbacks, default_root_dir=run_dir)
+        return pl.Trainer(**options, logger=run.logger(), callbacks=callbacks, default_root_dir=run_dir)
     except TypeError as err:
         raise CnnlabError(f"trainer: {err}; trainer.* keys are lightning Trainer arguments") from err
 

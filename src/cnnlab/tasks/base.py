@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
@@ -44,6 +45,22 @@ class BaseTask(pl.LightningModule):
     def restore(cls, checkpoint: str | Path) -> BaseTask:
         """This task from a checkpoint, on the CPU, without Hydra."""
         return cls.load_from_checkpoint(checkpoint, map_location="cpu")
+
+    def use_speed_options(self, *, channels_last: bool = False, compile_mode: str | None = None) -> None:
+        """channels_last: NHWC weights and image batches (faster convolutions with mixed precision on GPUs).
+        compile_mode: torch.compile the network in place (its state_dict keys, hence checkpoints, unchanged)."""
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        if compile_mode:
+            self.net.compile(mode=None if compile_mode == "default" else compile_mode)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if getattr(self, "channels_last", False) and isinstance(batch, (tuple, list)) and batch:
+            images = batch[0]
+            if isinstance(images, Tensor) and images.ndim == 4:
+                return (images.contiguous(memory_format=torch.channels_last), *batch[1:])
+        return batch
 
     def set_metrics(self, metrics: MetricCollection) -> None:
         """One copy of `metrics` per stage, logged as train/<name>, val/<name>, test/<name>."""

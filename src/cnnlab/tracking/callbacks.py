@@ -3,8 +3,12 @@ and text files."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import matplotlib.pyplot as plt
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from cnnlab.tracking.run import TrackedRun
@@ -41,3 +45,23 @@ class MlflowArtifacts(pl.Callback):
         for name, text in texts.items():
             if trainer.is_global_zero:
                 self.run.log_text(text, name)
+
+
+class RankConsistency(pl.Callback):
+    """Under DDP: checks that every rank trains the same config (run_dir aside, which torchrun ranks compose
+    themselves) and tags the run with the world size and each rank's config digest."""
+
+    def __init__(self, run: TrackedRun, config: dict) -> None:
+        trained = {key: value for key, value in config.items() if key != "run_dir"}
+        self.digest = int(hashlib.sha1(json.dumps(trained, sort_keys=True).encode()).hexdigest()[:15], 16)
+        self.run = run
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.world_size == 1:
+            return
+        digests = trainer.strategy.all_gather(torch.tensor(self.digest, dtype=torch.int64)).flatten().tolist()
+        if trainer.is_global_zero:
+            self.run.set_tags({"cnnlab.world_size": str(trainer.world_size),
+                               "cnnlab.ddp.config_digests": ",".join(f"{d:x}" for d in digests)})  # fmt: skip
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"DDP ranks train different configs (digests {digests}); check the launch command")
