@@ -27,6 +27,17 @@ def scratch_store() -> Iterator[Path]:
         yield Path(tmp)
 
 
+def compose_config(overrides: list[str], run_dir: Path) -> dict:
+    """The resolved config of `overrides`, as train() sees it, with run_dir set."""
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=["trainer.enable_progress_bar=false", *overrides])
+    with open_dict(cfg):
+        cfg.run_dir = str(run_dir)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
 def timed_train(overrides: list[str], run_dir: Path) -> tuple[dict[str, float], float]:
     """train() on the composed config; returns its metrics and wall seconds."""
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):

@@ -112,10 +112,10 @@ def tracked_run(
     params are immutable), the overrides given on resuming become cnnlab.resume.<key> tags, config.yaml is updated.
     """
     uri = resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(uri)
-    if not is_rank_zero():  # DDP ranks > 0: rank 0 owns the run; Lightning logs from rank 0 only
-        yield SilentRun(client, os.environ.get(RUN_ENV, ""), "", uri)
+    if not is_rank_zero():  # DDP ranks > 0: rank 0 owns the run (and the store); Lightning logs from rank 0 only
+        yield SilentRun(None, os.environ.get(RUN_ENV, ""), "", uri)
         return
+    client = MlflowClient(uri)
     if resume_run_id:
         tracked = reopen_run(client, resume_run_id, uri, resume_changes)
     else:

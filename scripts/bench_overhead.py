@@ -1,0 +1,131 @@
+"""What the pipeline costs, measured side by side in one process.
+
+1. overhead: cnnlab's training steps (the real config, Trainer, callbacks, MLflow logger) against a plain
+   PyTorch loop on the identical network, DataLoader, optimizer and threads; alternating, several repeats,
+   median images/s, ratio cnnlab / plain (target >= 0.97).
+2. tracking: the same cnnlab steps with the MLflow logger on and off; ratio of step times (target <= 1.02).
+3. starvation: per task at its default settings, the fraction of training time spent waiting for the next batch.
+Writes outputs/bench/overhead.json.
+usage: python scripts/bench_overhead.py [--steps 60] [--repeats 5] [--tasks classification segmentation ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from bench_common import compose_config, machine, scratch_store, write_result
+
+from cnnlab.data import build_data
+from cnnlab.tasks import build_task
+from cnnlab.tracking import tracked_run
+from cnnlab.train import build_trainer
+
+
+class StepTimer(pl.Callback):
+    """Per training step: the time between step starts (within an epoch) and the wait for its batch."""
+
+    def __init__(self, skip: int = 5) -> None:
+        self.skip = skip  # warm-up steps left out
+        self.steps: list[float] = []
+        self.waits: list[float] = []
+        self._start = self._end = None
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = self._end = None
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if batch_idx >= self.skip and self._start is not None:
+            self.steps.append(now - self._start)
+            self.waits.append(now - self._end)
+        self._start = now
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._end = time.perf_counter()
+
+
+def cnnlab_steps(overrides: list[str], steps: int, tracking: bool, tmp) -> tuple[float, StepTimer, int]:
+    """Median step time of `steps` cnnlab training steps; the timer; the batch size."""
+    config = compose_config(overrides, tmp)
+    config["trainer"].update(max_epochs=1, limit_train_batches=steps, limit_val_batches=1, enable_progress_bar=False)
+    config["tracking"].update(log_model=False, log_checkpoint=False)
+    pl.seed_everything(config["seed"], workers=True)
+    data = build_data(config["data"])
+    with tracked_run(tracking_uri=config["tracking"]["uri"], experiment="bench", run_name="bench", config=config,
+                     tags={}, artifact_root=str(tmp / "artifacts")) as run:  # fmt: skip
+        task = build_task(config["task"], backbone=config["backbone"], optimizer=config["optimizer"],
+                          scheduler=config["scheduler"], data_facts=data.facts())  # fmt: skip
+        trainer = build_trainer(config, task, run)
+        if not tracking:
+            trainer.loggers = []
+        timer = StepTimer()
+        trainer.callbacks.append(timer)
+        trainer.fit(task, datamodule=data)
+    return statistics.median(timer.steps), timer, config["data"]["batch_size"]
+
+
+def plain_steps(overrides: list[str], steps: int, tmp) -> float:
+    """The same network, DataLoader and optimizer in a hand-written loop; median step time."""
+    config = compose_config(overrides, tmp)
+    pl.seed_everything(config["seed"], workers=True)
+    data = build_data(config["data"])
+    task = build_task(config["task"], backbone=config["backbone"], optimizer=config["optimizer"],
+                      scheduler=config["scheduler"], data_facts=data.facts())  # fmt: skip
+    net = copy.deepcopy(task.net).train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["optimizer"]["lr"])
+    times, start = [], None
+    for index, (images, labels) in enumerate(data.train_dataloader()):
+        now = time.perf_counter()
+        if index > 5:
+            times.append(now - start)
+        start = now
+        if index == steps:
+            break
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(net(images), labels).backward()
+        optimizer.step()
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tasks", nargs="+", default=["classification", "segmentation", "detection", "text"])
+    args = parser.parse_args()
+    # A ResNet-18 on digits upsampled to 64 px: enough work per step that timings are stable on a CPU.
+    workload = ["backbone=resnet18", "data.image_size=64", "data.augment=[]"]
+    summary: dict = {"machine": machine(), "threads": torch.get_num_threads(), "workload": workload}
+    with scratch_store() as tmp:
+        plain, ours, untracked = [], [], []
+        for repeat in range(args.repeats):  # alternate so drifts in machine load hit all three alike
+            plain.append(plain_steps(workload, args.steps, tmp))
+            ours.append(cnnlab_steps(workload, args.steps, True, tmp)[0])
+            untracked.append(cnnlab_steps(workload, args.steps, False, tmp)[0])
+            print(
+                f"repeat {repeat}: step s plain {plain[-1]:.4f}  cnnlab {ours[-1]:.4f}  untracked {untracked[-1]:.4f}"
+            )
+        p, o, u = (statistics.median(times) for times in (plain, ours, untracked))
+        summary["overhead"] = {"plain_step_s": p, "cnnlab_step_s": o, "throughput_ratio": p / o}
+        summary["tracking"] = {"tracked_step_s": o, "untracked_step_s": u, "step_time_ratio": o / u}
+        summary["starvation"] = {}
+        for task in args.tasks:
+            _, timer, _ = cnnlab_steps([f"task={task}"], min(args.steps, 30), True, tmp)
+            summary["starvation"][task] = sum(timer.waits) / sum(timer.steps)
+    o, t = summary["overhead"], summary["tracking"]
+    print(f"overhead: cnnlab/plain throughput {o['throughput_ratio']:.3f} (target >= 0.97)")
+    print(f"tracking: step time with/without MLflow {t['step_time_ratio']:.3f} (target <= 1.02)")
+    for task, fraction in summary["starvation"].items():
+        print(f"starvation: {task}: {fraction:.1%} of training time waiting for data")
+    write_result("overhead", summary)
+
+
+if __name__ == "__main__":
+    main()
