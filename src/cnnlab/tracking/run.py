@@ -75,7 +75,11 @@ class TrackedRun:
 
 
 class SilentRun(TrackedRun):
-    """The run as a DDP rank other than 0 sees it: logging through it does nothing."""
+    """The run as a DDP rank other than 0 sees it: logging through it does nothing, and it opens no store
+    (ranks racing rank 0 to create a sqlite store would corrupt its migrations)."""
+
+    def logger(self) -> bool:
+        return False  # Trainer(logger=False): Lightning's MLflow logger would open the store on construction
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         pass
