@@ -28,3 +28,5 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_default.py
 	$(BIN)/python scripts/bench_segmentation.py
 	$(BIN)/python scripts/bench_detection.py
+	$(BIN)/python scripts/bench_overhead.py
+	$(BIN)/python scripts/bench_augment.py
