@@ -14,8 +14,8 @@ from tests.conftest import FAST, cnnlab
 
 
 def test_a_run_against_a_tracking_server(mlflow_server: str, make_config, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    train(make_config(*FAST))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the config names the server
+    train(make_config(*FAST, "tracking=mlflow_server", f"tracking.uri={mlflow_server}"))
     client = MlflowClient(mlflow_server)
     (run,) = client.search_runs([client.get_experiment_by_name("classification").experiment_id])
     assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith("mlflow-artifacts:")
