@@ -30,3 +30,4 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_detection.py
 	$(BIN)/python scripts/bench_overhead.py
 	$(BIN)/python scripts/bench_augment.py
+	$(BIN)/python scripts/bench_startup.py

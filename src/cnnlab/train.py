@@ -20,6 +20,7 @@ from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import (
     MlflowArtifacts,
     RankConsistency,
+    StartupTime,
     TrackedRun,
     log_pytorch_model,
     register_predictor,
@@ -190,6 +191,7 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
         ),
         MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
         RankConsistency(run, config),
+        StartupTime(run),
     ]
     if config.get("early_stopping_patience"):
         callbacks.append(

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, Dataset
 
+from cnnlab.data.loader import AUTO, LoaderOptions
 from cnnlab.data.transforms import seed_worker_transform
 from cnnlab.errors import CnnlabError
 
@@ -28,12 +30,19 @@ class SplitDataModule(pl.LightningDataModule):
     task = ""  # the task whose targets this data provides; set by each family of DataModules
     collate_fn: Callable | None = None  # how samples become a batch; None: torch's default
 
-    def __init__(self, *, batch_size: int, num_workers: int) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        num_workers: int | str = AUTO,
+        pin_memory: bool | str = AUTO,
+        persistent_workers: bool = True,
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise CnnlabError(f"data.batch_size={batch_size} must be at least 1")
         self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.loader_options = LoaderOptions(num_workers, pin_memory, persistent_workers)
         self.splits: Splits | None = None
         # Transforms are seeded from torch's seed, which seed_everything(cfg.seed) has set before data is built.
         self.seed = torch.initial_seed() % 2**32
@@ -64,13 +73,20 @@ class SplitDataModule(pl.LightningDataModule):
         return self._loader(self.splits.test, shuffle=False)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        options = self.loader_options.resolve(**self._accelerator())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            worker_init_fn=seed_worker_transform if self.num_workers > 0 else None,
+            worker_init_fn=seed_worker_transform if options["num_workers"] > 0 else None,
             collate_fn=type(self).collate_fn,
+            **options,
         )
+
+    def _accelerator(self) -> dict:
+        """Whether the attached Trainer trains on CUDA and on how many devices of this node (no Trainer: this
+        machine's GPU, if any)."""
+        trainer = self.trainer
+        if trainer is None:
+            return {"on_gpu": torch.cuda.is_available(), "devices": 1}
+        return {"on_gpu": isinstance(trainer.accelerator, CUDAAccelerator), "devices": trainer.num_devices}

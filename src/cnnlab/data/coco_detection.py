@@ -40,8 +40,6 @@ class CocoDetectionData(SplitDataModule):
         *,
         annotations: str,
         images: str,
-        batch_size: int,
-        num_workers: int,
         normalize: Mapping[str, Sequence[float]],
         val_annotations: str | None = None,
         test_annotations: str | None = None,
@@ -51,8 +49,9 @@ class CocoDetectionData(SplitDataModule):
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
         split_seed: int = 0,
+        **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(**loader)
         self.annotations = Path(annotations)
         self.val_annotations = Path(val_annotations) if val_annotations else None
         self.test_annotations = Path(test_annotations) if test_annotations else None

@@ -15,13 +15,12 @@ class ImageClassificationData(SplitDataModule):
     def __init__(
         self,
         *,
-        batch_size: int,
-        num_workers: int,
         image_size: int | None,
         normalize: Mapping[str, Sequence[float]],
         augment: Sequence[Mapping[str, Any]] | None = None,
+        **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(**loader)
         self.image_size = image_size
         self.normalize = {"mean": list(normalize["mean"]), "std": list(normalize["std"])}
         self.train_transform = build_transforms(

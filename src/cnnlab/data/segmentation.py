@@ -25,16 +25,15 @@ class SegmentationData(SplitDataModule):
     def __init__(
         self,
         *,
-        batch_size: int,
-        num_workers: int,
         normalize: Mapping[str, Sequence[float]],
         augment: Sequence[Mapping[str, Any]] | None = None,
         image_size: int | None = None,
         crop_size: int | None = None,
         channels: int = 3,
         ignore_index: int = 255,
+        **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(**loader)
         for name, size in (("image_size", image_size), ("crop_size", crop_size)):
             if size and size % SIZE_MULTIPLE:
                 raise CnnlabError(f"data.{name}={size} must be a multiple of {SIZE_MULTIPLE} (the encoders' stride)")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytorch_lightning as pl
@@ -45,6 +48,34 @@ class MlflowArtifacts(pl.Callback):
         for name, text in texts.items():
             if trainer.is_global_zero:
                 self.run.log_text(text, name)
+
+
+class StartupTime(pl.Callback):
+    """Logs `time/startup_s`: seconds from the process's start to the end of its first optimizer step."""
+
+    def __init__(self, run: TrackedRun) -> None:
+        self.run = run
+        self.logged = False
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
+        if not self.logged and trainer.is_global_zero:
+            self.run.log_metrics({"time/startup_s": process_age()})
+        self.logged = True
+
+
+IMPORTED_AT = time.monotonic()
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: the kernel's start time, so interpreter start-up counts);
+    elsewhere, since this module was imported."""
+    try:
+        # /proc/self/stat field 22 is the start time in clock ticks after boot; the command name may hold spaces
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - IMPORTED_AT
 
 
 class RankConsistency(pl.Callback):

@@ -50,8 +50,6 @@ class TextClassificationData(SplitDataModule):
     def __init__(
         self,
         *,
-        batch_size: int,
-        num_workers: int,
         encoding: str = "utf-8",
         tokenizer: Mapping[str, Any] | None = None,
         min_freq: int = 1,
@@ -63,8 +61,9 @@ class TextClassificationData(SplitDataModule):
         split_seed: int = 0,
         cv_folds: int = 0,
         fold: int | None = None,
+        **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
-        super().__init__(batch_size=batch_size, num_workers=num_workers)
+        super().__init__(**loader)
         self.encoding = encoding
         self.tokenizer = Tokenizer(**(tokenizer or {}))
         self.min_freq = min_freq
