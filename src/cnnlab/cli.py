@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
 from cnnlab.errors import CnnlabError, user_message
+from cnnlab.signals import stop_on_sigterm
 from cnnlab.tracking.provenance import COMMAND_ENV
 
 USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
@@ -40,8 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         print(f"cnnlab: error: unknown command '{command}'; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    stop_on_sigterm()
     try:
         return handler(args)
+    except SIGTERMException:  # Lightning's stop on SIGTERM carries no exit status
+        print("cnnlab: stopped by SIGTERM; the run is marked KILLED (resume it with resume=RUN_ID)", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        print("cnnlab: interrupted; the run is marked KILLED (resume it with resume=RUN_ID)", file=sys.stderr)
+        return 130
     except CnnlabError as err:
         if debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

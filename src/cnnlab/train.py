@@ -11,11 +11,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
+from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss
 from cnnlab.data import build_data, check_data
 from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
 from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.tasks import TASKS, BaseTask, build_task
+from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import (
     MlflowArtifacts,
@@ -69,6 +71,7 @@ def train_config(
     resume continues an earlier run, in the same MLflow run, from its checkpoint."""
     pl.seed_everything(config["seed"], workers=True)
     data = build_data(config["data"])
+    record_skips_in(data, Path(config["run_dir"]))
     tracking = config["tracking"]
     with tracked_run(
         tracking_uri=tracking["uri"],
@@ -90,6 +93,8 @@ def train_config(
             scheduler=config["scheduler"],
             data_facts=data.facts(),
         )
+        if config.get("init_from") and resume is None:
+            load_initial_weights(task, config["init_from"], config["task"]["name"])
         environment = launch_environment()
         trainer = build_trainer(config, task, run)
         if trainer.world_size > 1 and is_rank_zero():
@@ -128,6 +133,13 @@ def fit_and_test(
     return metrics
 
 
+def record_skips_in(data: pl.LightningDataModule, run_dir: Path) -> None:
+    """Samples skipped under data.on_bad_sample=skip are recorded in the run folder (by every process)."""
+    if hasattr(data, "bad_samples"):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        data.bad_samples.record_file = run_dir / "bad_samples.txt"
+
+
 def resolve(cfg: DictConfig) -> dict[str, Any]:
     """The config as plain data, with a missing or unresolvable value named in one line."""
     try:
@@ -145,6 +157,25 @@ def check_choices(config: dict[str, Any]) -> None:
     check_backbone(config["backbone"], task)
     check_data(config["data"], task)
     check_optimization(config["optimizer"], config["scheduler"])
+    check_writable(Path(config["run_dir"]))
+    if config.get("init_from") and not Path(config["init_from"]).is_file():
+        raise CnnlabError(
+            f"init_from={config['init_from']}: no such file; give a .ckpt from a run's checkpoints/ folder"
+        )
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fails in one line, before a run exists, when the run folder cannot be created or written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".cnnlab-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise CnnlabError(
+            f"run_dir={run_dir} is not writable ({err.strerror}); set run_dir=PATH (or hydra.run.dir) to a folder "
+            "you can write"
+        ) from err
 
 
 def command_overrides() -> list[str]:
@@ -192,6 +223,9 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
         MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
         RankConsistency(run, config),
         StartupTime(run),
+        EpochSeeds(config["seed"]),
+        NonFiniteLoss(),
+        FailureCheckpoints(run, run_dir / "checkpoints", log_checkpoint=config["tracking"]["log_checkpoint"]),
     ]
     if config.get("early_stopping_patience"):
         callbacks.append(

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from cnnlab.data import build_data
+from cnnlab.data.bad_samples import BadSamples
 from cnnlab.data.coco_detection import load_checked
 from cnnlab.errors import CnnlabError
 from tests.data.test_coco_semantic import COCO128, needs_coco128
@@ -75,13 +76,13 @@ def test_partly_outside_box_is_clipped(tmp_path: Path) -> None:
 def test_bad_annotations_are_named(tmp_path: Path, annotation: dict, message: str) -> None:
     path = write_coco(tmp_path, [box(1, [1, 1, 5, 5]), annotation])
     with pytest.raises(CnnlabError, match=rf"instances.json: {message}"):
-        load_checked(path)
+        load_checked(path, BadSamples())
 
 
 def test_unreadable_json_is_named(tmp_path: Path) -> None:
     (tmp_path / "instances.json").write_text('{"images": [')
     with pytest.raises(CnnlabError, match=r"instances.json: not a COCO instances file"):
-        load_checked(tmp_path / "instances.json")
+        load_checked(tmp_path / "instances.json", BadSamples())
 
 
 @needs_coco128

@@ -26,9 +26,10 @@ def test_auto_workers_share_the_cores_between_devices(monkeypatch: pytest.Monkey
 def test_persistent_workers_only_with_workers() -> None:
     assert LoaderOptions(num_workers=0).resolve(on_gpu=False, devices=1)["persistent_workers"] is False
     assert LoaderOptions(num_workers=2).resolve(on_gpu=False, devices=1)["persistent_workers"] is True
-    assert LoaderOptions(num_workers=2, persistent_workers=False).resolve(on_gpu=False, devices=1)[
-        "persistent_workers"
-    ] is False
+    assert (
+        LoaderOptions(num_workers=2, persistent_workers=False).resolve(on_gpu=False, devices=1)["persistent_workers"]
+        is False
+    )
 
 
 @pytest.mark.parametrize(("key", "value"), [("num_workers", -1), ("num_workers", "many"), ("pin_memory", "yes")])
@@ -38,8 +39,9 @@ def test_bad_values_name_the_setting(key: str, value: object) -> None:
 
 
 def test_data_config_reaches_the_dataloader(tmp_path) -> None:
-    data = build_data({"name": "digits", "batch_size": 16, "num_workers": 1, "pin_memory": False,
-                       "persistent_workers": False, "image_size": None, "normalize": {"mean": [0.5], "std": [0.5]}})  # fmt: skip
+    loader_settings = {"num_workers": 1, "pin_memory": False, "persistent_workers": False}
+    data = build_data({"name": "digits", "batch_size": 16, "image_size": None,
+                       "normalize": {"mean": [0.5], "std": [0.5]}, **loader_settings})  # fmt: skip
     data.setup()
     loader = data.train_dataloader()
     assert (loader.num_workers, loader.pin_memory, loader.persistent_workers) == (1, False, False)

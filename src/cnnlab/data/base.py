@@ -11,6 +11,7 @@ import torch
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, Dataset
 
+from cnnlab.data.bad_samples import BadSamples, SkippingDataset
 from cnnlab.data.loader import AUTO, LoaderOptions
 from cnnlab.data.transforms import seed_worker_transform
 from cnnlab.errors import CnnlabError
@@ -37,12 +38,14 @@ class SplitDataModule(pl.LightningDataModule):
         num_workers: int | str = AUTO,
         pin_memory: bool | str = AUTO,
         persistent_workers: bool = True,
+        on_bad_sample: str = "fail",
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise CnnlabError(f"data.batch_size={batch_size} must be at least 1")
         self.batch_size = batch_size
         self.loader_options = LoaderOptions(num_workers, pin_memory, persistent_workers)
+        self.bad_samples = BadSamples(on_bad_sample)
         self.splits: Splits | None = None
         # Transforms are seeded from torch's seed, which seed_everything(cfg.seed) has set before data is built.
         self.seed = torch.initial_seed() % 2**32
@@ -62,6 +65,14 @@ class SplitDataModule(pl.LightningDataModule):
                     raise CnnlabError(
                         f"data={self.describe()}: the {split} split is empty; add data or change the split fractions"
                     )
+            if len(self.splits.train) < self.batch_size:
+                raise CnnlabError(
+                    f"data.batch_size={self.batch_size} is larger than the train split of data={self.describe()} "
+                    f"({len(self.splits.train)} samples); lower data.batch_size"
+                )
+            if self.bad_samples.policy == "skip":
+                for split in ("train", "val", "test"):
+                    setattr(self.splits, split, SkippingDataset(getattr(self.splits, split), self.bad_samples))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.splits.train, shuffle=True)

@@ -8,6 +8,8 @@ Boxes partly outside their image are clipped to it; a box with no area inside it
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cnnlab.data.bad_samples import BadSamples
 from cnnlab.data.base import SplitDataModule, Splits
 from cnnlab.data.coco_semantic import load_coco
 from cnnlab.data.datasets import read_image
@@ -69,7 +72,7 @@ class CocoDetectionData(SplitDataModule):
         return f"coco ({self.annotations})"
 
     def load_splits(self) -> Splits:
-        train = load_checked(self.annotations)
+        train = load_checked(self.annotations, self.bad_samples)
         category_ids = sorted(train.getCatIds())
         labels = {cat: index + 1 for index, cat in enumerate(category_ids)}
         self.category_ids = category_ids
@@ -81,7 +84,7 @@ class CocoDetectionData(SplitDataModule):
             test_set = make(train, [ids[i] for i in test], transform=self.eval_transform)
             ids = [ids[i] for i in rest]
         else:
-            test_coco = load_checked(self.test_annotations)
+            test_coco = load_checked(self.test_annotations, self.bad_samples)
             test_set = make(test_coco, sorted(test_coco.getImgIds()), transform=self.eval_transform)
         if self.val_annotations is None:
             fraction = self.val_fraction / max(1e-9, 1 - (self.test_fraction if self.test_annotations is None else 0))
@@ -89,7 +92,7 @@ class CocoDetectionData(SplitDataModule):
             val_set = make(train, [ids[i] for i in val], transform=self.eval_transform)
             ids = [ids[i] for i in kept]
         else:
-            val_coco = load_checked(self.val_annotations)
+            val_coco = load_checked(self.val_annotations, self.bad_samples)
             val_set = make(val_coco, sorted(val_coco.getImgIds()), transform=self.eval_transform)
         return Splits(
             train=make(train, ids, transform=self.train_transform), val=val_set, test=test_set, class_names=names
@@ -105,22 +108,38 @@ class CocoDetectionData(SplitDataModule):
         }
 
 
-def load_checked(path: Path):
-    """The COCO file, after checking that every annotation points at a known image and category."""
+def load_checked(path: Path, bad_samples: BadSamples):
+    """The COCO file, after checking that every annotation points at a known image and category and has a box
+    inside its image; a bad annotation fails the run or, under data.on_bad_sample=skip, is dropped and recorded."""
     coco = load_coco(path)
-    for annotation in coco.dataset.get("annotations", []):
-        where = f"{path}: annotation {annotation.get('id')}"
-        if annotation["image_id"] not in coco.imgs:
-            raise CnnlabError(f"{where} refers to image {annotation['image_id']}, which the file does not list")
-        if annotation["category_id"] not in coco.cats:
-            raise CnnlabError(f"{where} has unknown category id {annotation['category_id']}; add it to categories")
-        x, y, w, h = annotation["bbox"]
-        info = coco.imgs[annotation["image_id"]]
-        if w <= 0 or h <= 0:
-            raise CnnlabError(f"{where} has a box of size {w}x{h}; boxes need a positive width and height")
-        if x >= info["width"] or y >= info["height"] or x + w <= 0 or y + h <= 0:
-            raise CnnlabError(f"{where} box {[x, y, w, h]} lies outside its {info['width']}x{info['height']} image")
+    annotations = coco.dataset.get("annotations", [])
+    kept = []
+    for annotation in annotations:
+        problem = annotation_problem(annotation, coco)
+        if problem is None:
+            kept.append(annotation)
+        else:
+            bad_samples.handle(CnnlabError(f"{path}: annotation {annotation.get('id')} {problem}"))
+    if len(kept) < len(annotations):
+        coco.dataset["annotations"] = kept
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
+            coco.createIndex()
     return coco
+
+
+def annotation_problem(annotation: dict, coco) -> str | None:
+    """What is wrong with one COCO annotation, as the end of an error message; None when it is usable."""
+    if annotation["image_id"] not in coco.imgs:
+        return f"refers to image {annotation['image_id']}, which the file does not list"
+    if annotation["category_id"] not in coco.cats:
+        return f"has unknown category id {annotation['category_id']}; add it to categories"
+    x, y, w, h = annotation["bbox"]
+    info = coco.imgs[annotation["image_id"]]
+    if w <= 0 or h <= 0:
+        return f"has a box of size {w}x{h}; boxes need a positive width and height"
+    if x >= info["width"] or y >= info["height"] or x + w <= 0 or y + h <= 0:
+        return f"box {[x, y, w, h]} lies outside its {info['width']}x{info['height']} image"
+    return None
 
 
 class CocoDetectionDataset(Dataset):

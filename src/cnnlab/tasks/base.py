@@ -13,13 +13,15 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
+from cnnlab.tasks.checkpoints import TASK_KEY
 from cnnlab.tasks.optimization import build_optimizer, build_scheduler
 
 STAGES = ("train", "val", "test")
 
 
 class BaseTask(pl.LightningModule):
-    """Subclasses build their network and metrics in __init__ and implement the step.
+    """Subclasses build their network and metrics in __init__ and implement the step; task_name is their name in
+    the TASKS registry.
 
     Constructor arguments are plain data so that `save_hyperparameters()` stores only data and
     `Task.load_from_checkpoint(path)` rebuilds the task without Hydra.
@@ -43,8 +45,11 @@ class BaseTask(pl.LightningModule):
 
     @classmethod
     def restore(cls, checkpoint: str | Path) -> BaseTask:
-        """This task from a checkpoint, on the CPU, without Hydra."""
-        return cls.load_from_checkpoint(checkpoint, map_location="cpu")
+        """This task from a checkpoint, on the CPU, without Hydra (tensors and plain data only: weights_only)."""
+        return cls.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[TASK_KEY] = self.task_name  # init_from refuses another task's checkpoint by this
 
     def use_speed_options(self, *, channels_last: bool = False, compile_mode: str | None = None) -> None:
         """channels_last: NHWC weights and image batches (faster convolutions with mixed precision on GPUs).

@@ -19,6 +19,8 @@ HEADS = ("multiclass", "binary", "multilabel")
 
 
 class ClassificationTask(BaseTask):
+    task_name = "classification"
+
     def __init__(
         self,
         *,

@@ -17,6 +17,8 @@ Batch = tuple[list[Tensor], list[dict[str, Any]]]
 
 
 class DetectionTask(BaseTask):
+    task_name = "detection"
+
     def __init__(
         self,
         *,

@@ -37,6 +37,8 @@ def build_loss(name: str, mode: str, ignore_index: int) -> nn.Module:
 
 
 class SegmentationTask(BaseTask):
+    task_name = "segmentation"
+
     def __init__(
         self,
         *,

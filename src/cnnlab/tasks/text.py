@@ -19,6 +19,7 @@ from cnnlab.tasks.classification import report_confusion
 
 
 class TextClassificationTask(BaseTask):
+    task_name = "text"
     serving_dynamic_dims = (0, 1)  # any batch of sentences, any length
 
     def __init__(
@@ -57,7 +58,7 @@ class TextClassificationTask(BaseTask):
     @classmethod
     def restore(cls, checkpoint: str | Path) -> TextClassificationTask:
         """The checkpoint holds the embeddings: the vectors file is not needed (nor read) to restore."""
-        return cls.load_from_checkpoint(checkpoint, map_location="cpu", load_vectors=False)
+        return cls.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=True, load_vectors=False)
 
     def forward(self, ids: Tensor) -> Tensor:
         return self.net(ids)

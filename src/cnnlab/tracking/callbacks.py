@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -15,6 +16,8 @@ import torch
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
 from cnnlab.tracking.run import TrackedRun
+
+log = logging.getLogger(__name__)
 
 
 class MlflowArtifacts(pl.Callback):
@@ -30,11 +33,22 @@ class MlflowArtifacts(pl.Callback):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if trainer.is_global_zero and self.log_checkpoint and best:
             self.run.log_file(best, "checkpoints")
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._log_queued(trainer, pl_module)
+        self._log_skipped(trainer)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log_queued(trainer, pl_module)
+        self._log_skipped(trainer)
+
+    def _log_skipped(self, trainer: pl.Trainer) -> None:
+        """data.on_bad_sample=skip: how many samples were skipped (metric data/skipped_samples) and why."""
+        bad_samples = getattr(trainer.datamodule, "bad_samples", None)
+        skipped = bad_samples.recorded() if bad_samples is not None else []
+        if skipped and trainer.is_global_zero:
+            self.run.log_metrics({"data/skipped_samples": len(skipped)})
+            self.run.log_text("\n".join(skipped) + "\n", "bad_samples.txt")
+            log.warning("skipped %d bad sample(s); the list is the run's bad_samples.txt artifact", len(skipped))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._log_queued(trainer, pl_module)
 
     def _log_queued(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

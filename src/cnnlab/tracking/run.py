@@ -16,6 +16,7 @@ from mlflow.tracking.context.registry import resolve_tags
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.time import get_current_time_millis
 from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnlab.distributed import RUN_ENV, is_rank_zero
 from cnnlab.tracking.params import log_params
@@ -135,8 +136,10 @@ def tracked_run(
         tracked.log_yaml(dict(config), "config.yaml")
         yield tracked
     except (KeyboardInterrupt, SystemExit) as stop:
-        # Lightning turns Ctrl-C into SystemExit(1) after its own graceful shutdown.
-        status = "FINISHED" if isinstance(stop, SystemExit) and stop.code in (0, None) else "KILLED"
+        # Lightning turns Ctrl-C into SystemExit(1) after its own graceful shutdown, and SIGTERM into
+        # SIGTERMException, a SystemExit without a code.
+        finished = isinstance(stop, SystemExit) and stop.code in (0, None) and not isinstance(stop, SIGTERMException)
+        status = "FINISHED" if finished else "KILLED"
         client.set_terminated(tracked.run_id, status)
         raise
     except BaseException as error:

@@ -1,0 +1,49 @@
+"""Reading checkpoints safely: tensors and plain data only (torch.load(weights_only=True)), and weights only
+into the task and network that wrote them."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnnlab.errors import CnnlabError
+
+TASK_KEY = "cnnlab_task"  # the name of the task that wrote a checkpoint, stored by BaseTask.on_save_checkpoint
+
+
+def read_checkpoint(path: str | Path, setting: str = "init_from") -> dict[str, Any]:
+    """A checkpoint's contents; a file holding pickled objects besides data is refused (loading it could run code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CnnlabError(f"{setting}={path}: no such file; give a .ckpt from a run's checkpoints/ folder")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CnnlabError(
+            f"{setting}={path}: refused: it holds pickled Python objects besides tensors and plain data, and "
+            "loading those could run code; use a checkpoint written by cnnlab, or save a state_dict"
+        ) from err
+    except (RuntimeError, EOFError, OSError) as err:
+        raise CnnlabError(f"{setting}={path}: not a readable checkpoint ({str(err).splitlines()[0]})") from err
+
+
+def load_initial_weights(task: torch.nn.Module, path: str | Path, task_name: str) -> None:
+    """Starts `task` from the weights of a checkpoint written by the same task with the same network."""
+    checkpoint = read_checkpoint(path)
+    written_by = checkpoint.get(TASK_KEY)
+    if written_by != task_name:
+        source = f"task={written_by}" if written_by else "no cnnlab task"
+        raise CnnlabError(
+            f"init_from={path} was written by {source}, but this run is task={task_name}; "
+            f"give a checkpoint of a {task_name} run"
+        )
+    try:
+        task.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, RuntimeError) as err:
+        detail = " ".join(str(err).split())[:300]
+        raise CnnlabError(
+            f"init_from={path}: its weights do not fit this backbone ({detail}); use a checkpoint of the same backbone"
+        ) from err
