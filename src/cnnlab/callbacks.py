@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from cnnlab.data.epochs import mixed_seed
 from cnnlab.errors import CnnlabError
 from cnnlab.tracking import TrackedRun
 
@@ -20,25 +21,19 @@ INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
 
 
 class EpochSeeds(pl.Callback):
-    """Seeds torch, numpy, random and the training transform from (seed, epoch) when each epoch starts.
-
-    The randomness of epoch e (shuffle order, augmentations, dropout) then depends on nothing that came before, so
-    a run resumed from the end of epoch k trains epochs k+1.. exactly as an uninterrupted run does. Transforms in
-    DataLoader workers keep their own per-worker seeds: with data.num_workers > 0 resumes are statistically, not
-    bitwise, the same.
-    """
+    """Seeds torch, numpy and random from (seed, epoch) before each epoch's first step (dropout and any other draw
+    the network makes), so a run resumed at an epoch boundary trains exactly as an uninterrupted one. The data's
+    shuffle and augmentations are seeded per epoch and sample by the DataModule (cnnlab.data.epochs)."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        seed = (self.seed * 1_000_003 + trainer.current_epoch * 7919 + trainer.global_rank) % 2**32
-        torch.manual_seed(seed)
-        np.random.seed(seed)
-        random.seed(seed)
-        transform = getattr(trainer.datamodule, "train_transform", None)
-        if hasattr(transform, "set_random_seed"):  # an albumentations Compose run in this process
-            transform.set_random_seed(seed)
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx: int) -> None:
+        if batch_idx == 0:
+            seed = mixed_seed(self.seed, trainer.current_epoch, trainer.global_rank)
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            random.seed(seed)
 
 
 class NonFiniteLoss(pl.Callback):

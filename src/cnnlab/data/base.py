@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.accelerators import CUDAAccelerator
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cnnlab.data.bad_samples import BadSamples, SkippingDataset
+from cnnlab.data.epochs import EpochShuffle, SeededSamples
 from cnnlab.data.loader import AUTO, LoaderOptions
 from cnnlab.data.transforms import seed_worker_transform
 from cnnlab.errors import CnnlabError
@@ -75,7 +76,10 @@ class SplitDataModule(pl.LightningDataModule):
                     setattr(self.splits, split, SkippingDataset(getattr(self.splits, split), self.bad_samples))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.train, shuffle=True)
+        # Shuffle and augmentations seeded per epoch and sample: resumed runs repeat uninterrupted ones.
+        epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
+        sampler = EpochShuffle(len(self.splits.train), self.seed, epoch)
+        return self._loader(SeededSamples(self.splits.train, self.seed), shuffle=False, sampler=sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.splits.val, shuffle=False)
@@ -83,12 +87,13 @@ class SplitDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.splits.test, shuffle=False)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
         options = self.loader_options.resolve(**self._accelerator())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             worker_init_fn=seed_worker_transform if options["num_workers"] > 0 else None,
             collate_fn=type(self).collate_fn,
             **options,

@@ -8,6 +8,8 @@ from typing import Any
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 
+from cnnlab.tracking.secrets import redact
+
 try:
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 except ImportError:  # older MLflow
@@ -29,8 +31,10 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
 
 
 def log_params(client: MlflowClient, run_id: str, config: Mapping[str, Any]) -> None:
-    """Logs every config path; values over MLflow's length limit are cut (config.yaml holds them whole)."""
+    """Logs every config path, secrets masked; values over MLflow's length limit are cut (config.yaml holds them
+    whole)."""
+    flat = {key: redact(value) for key, value in flatten_config(config).items()}
     params = [Param(k, v if len(v) <= MAX_PARAM_VAL_LENGTH else v[: MAX_PARAM_VAL_LENGTH - 3] + "...")
-              for k, v in sorted(flatten_config(config).items())]  # fmt: skip
+              for k, v in sorted(flat.items())]  # fmt: skip
     for start in range(0, len(params), BATCH):
         client.log_batch(run_id, params=params[start : start + BATCH])

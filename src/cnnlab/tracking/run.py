@@ -21,6 +21,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from cnnlab.distributed import RUN_ENV, is_rank_zero
 from cnnlab.tracking.params import log_params
 from cnnlab.tracking.provenance import provenance_tags
+from cnnlab.tracking.secrets import redact
 from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
 
 ERROR_TAG = "cnnlab.error"
@@ -57,10 +58,10 @@ class TrackedRun:
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, value)
+            self.client.set_tag(self.run_id, key, redact(str(value)))
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self.client.log_text(self.run_id, redact(text), artifact_file)
 
     def log_yaml(self, data: Any, artifact_file: str) -> None:
         self.log_text(yaml.safe_dump(data, sort_keys=False), artifact_file)
@@ -125,7 +126,7 @@ def tracked_run(
         tracked = reopen_run(client, resume_run_id, uri, resume_changes)
     else:
         experiment_id = ensure_experiment(client, experiment, artifact_root)
-        all_tags = resolve_tags({**provenance_tags(), **tags})
+        all_tags = {key: redact(str(value)) for key, value in resolve_tags({**provenance_tags(), **tags}).items()}
         if parent_run_id:  # the MLflow UI shows the run nested under its parent
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
@@ -143,7 +144,7 @@ def tracked_run(
         client.set_terminated(tracked.run_id, status)
         raise
     except BaseException as error:
-        client.set_tag(tracked.run_id, ERROR_TAG, f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH])
+        client.set_tag(tracked.run_id, ERROR_TAG, redact(f"{type(error).__name__}: {error}")[:MAX_TAG_LENGTH])
         client.set_terminated(tracked.run_id, "FAILED")
         raise
     else:
@@ -159,5 +160,5 @@ def reopen_run(client: MlflowClient, run_id: str, uri: str, changes: Sequence[st
     client.set_tag(run_id, RESUMES_TAG, str(resumes))
     for change in changes:
         key, _, value = change.lstrip("+~").partition("=")
-        client.set_tag(run_id, f"cnnlab.resume.{key}", value[:MAX_TAG_LENGTH])
+        client.set_tag(run_id, f"cnnlab.resume.{key}", redact(value)[:MAX_TAG_LENGTH])
     return TrackedRun(client, run_id, run.info.experiment_id, uri, run.info.run_name)

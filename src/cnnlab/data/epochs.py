@@ -1,0 +1,57 @@
+"""Training randomness as a function of (seed, epoch, sample): the shuffle order of each epoch and each sample's
+augmentation depend on nothing that ran before, so a run resumed at an epoch boundary trains exactly as an
+uninterrupted one, whichever process (main or DataLoader worker) draws them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+MIX = 0x9E3779B1  # mixes seed, epoch and index into well-separated 32-bit seeds
+
+
+def mixed_seed(*parts: int) -> int:
+    seed = 0
+    for part in parts:
+        seed = (seed * MIX + part + 1) % 2**32
+    return seed
+
+
+class EpochShuffle(Sampler):
+    """A permutation per epoch, seeded by (seed, epoch); yields (epoch, index) so samples can seed themselves.
+
+    The epoch is read when iteration starts (Lightning may create the iterator before its epoch hooks run).
+    """
+
+    def __init__(self, size: int, seed: int, current_epoch: Callable[[], int]) -> None:
+        self.size = size
+        self.seed = seed
+        self.current_epoch = current_epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.current_epoch()
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(mixed_seed(self.seed, epoch)))
+        return iter([(epoch, index) for index in order.tolist()])
+
+
+class SeededSamples(Dataset):
+    """Seeds the wrapped dataset's transform from (seed, epoch, index) before reading a sample EpochShuffle names."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        transform = getattr(self.dataset, "transform", None)
+        if hasattr(transform, "set_random_seed"):  # an albumentations Compose
+            transform.set_random_seed(mixed_seed(self.seed, epoch, index))
+        return self.dataset[index]
