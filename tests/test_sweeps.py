@@ -70,14 +70,17 @@ def test_a_crashing_job_is_failed_and_the_sweep_goes_on(tmp_path: Path) -> None:
     assert parent.info.status == "FINISHED" and "1 of 2 jobs finished" in result.stdout
 
 
-def test_joblib_jobs_in_parallel_lose_no_run(tmp_path: Path) -> None:
+def test_four_joblib_writers_on_one_sqlite_store_lose_no_run(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = cnnlab("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2", *FAST,
+    result = cnnlab("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "seed=1,2,3,4", *FAST,
                     cwd=tmp_path, store=store)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "database is locked" not in result.stderr + result.stdout
     (parent,), children = sweep_runs(store)
-    assert sorted(c.data.params["seed"] for c in children) == ["1", "2"]
+    assert sorted(c.data.params["seed"] for c in children) == ["1", "2", "3", "4"]
     assert all(c.info.status == "FINISHED" for c in children)
+    client = MlflowClient(store)
+    assert all(len(client.get_metric_history(c.info.run_id, "val/acc")) == 1 for c in children)
 
 
 def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> None:

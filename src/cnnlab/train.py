@@ -83,6 +83,7 @@ def train_config(
         parent_run_id=parent_run_id,
         resume_run_id=resume.run_id if resume else None,
         resume_changes=resume.changes if resume else (),
+        run_dir=config["run_dir"],
     ) as run:
         if resume is None:
             run.log_yaml(command_overrides(), "overrides.yaml")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
@@ -17,13 +20,16 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.time import get_current_time_millis
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cnnlab.distributed import RUN_ENV, is_rank_zero
+from cnnlab.tracking.outbox import Outbox
 from cnnlab.tracking.params import log_params
 from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.secrets import redact
 from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
 
+log = logging.getLogger(__name__)
 ERROR_TAG = "cnnlab.error"
 RESUMES_TAG = "cnnlab.resumes"  # how many times the run was resumed
 SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # on the parent run of a sweep (tracking.sweep)
@@ -39,6 +45,11 @@ class RunLogger(MLFlowLogger):
     def finalize(self, status: str = "success") -> None:
         """No-op: Lightning would end the run after fit, before testing; `tracked_run` ends it once."""
 
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Through the TrackedRun, which keeps the points in its outbox while the tracking server is away."""
+        self.tracked.log_metrics({k: v for k, v in metrics.items() if not isinstance(v, str)}, step or 0)
+
 
 @dataclass
 class TrackedRun:
@@ -47,30 +58,58 @@ class TrackedRun:
     experiment_id: str
     tracking_uri: str
     run_name: str = ""
+    outbox: Outbox | None = None  # remote stores: where records go while the server cannot be reached
+    offline: bool = False
 
     def logger(self) -> RunLogger:
-        return RunLogger(tracking_uri=self.tracking_uri, run_id=self.run_id)
+        logger = RunLogger(tracking_uri=self.tracking_uri, run_id=self.run_id)
+        logger.tracked = self
+        return logger
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         timestamp = get_current_time_millis()
         batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        self._deliver(lambda: self.client.log_batch(self.run_id, metrics=batch),
+                      lambda outbox: outbox.add_metrics(self.run_id, batch))  # fmt: skip
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, redact(str(value)))
+        masked = {key: redact(str(value)) for key, value in tags.items()}
+        self._deliver(lambda: [self.client.set_tag(self.run_id, k, v) for k, v in masked.items()],
+                      lambda outbox: outbox.add_tags(self.run_id, masked))  # fmt: skip
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, redact(text), artifact_file)
+        masked = redact(text)
+        self._deliver(lambda: self.client.log_text(self.run_id, masked, artifact_file),
+                      lambda outbox: outbox.add_text(self.run_id, masked, artifact_file))  # fmt: skip
 
     def log_yaml(self, data: Any, artifact_file: str) -> None:
         self.log_text(yaml.safe_dump(data, sort_keys=False), artifact_file)
 
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        self._deliver(lambda: self.client.log_artifact(self.run_id, str(path), artifact_path),
+                      lambda outbox: outbox.add_file(self.run_id, path, artifact_path))  # fmt: skip
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(self.run_id, figure, artifact_file)
+        self._deliver(lambda: self.client.log_figure(self.run_id, figure, artifact_file),
+                      lambda outbox: outbox.add_figure(self.run_id, figure, artifact_file))  # fmt: skip
+
+    def end(self, status: str) -> None:
+        self._deliver(lambda: self.client.set_terminated(self.run_id, status),
+                      lambda outbox: outbox.add_status(self.run_id, status))  # fmt: skip
+
+    def _deliver(self, send: Callable[[], Any], keep: Callable[[Outbox], None]) -> None:
+        """send() to the tracking server; once it cannot be reached, keep(outbox) for the rest of the run."""
+        if not self.offline:
+            try:
+                send()
+                return
+            except Exception as err:
+                if self.outbox is None or not unreachable(err):
+                    raise
+                self.offline = True
+                log.warning("tracking server %s unreachable (%s); the run goes on, keeping its records in %s",
+                            self.tracking_uri, " ".join(str(err).split())[:200], self.outbox.folder)  # fmt: skip
+        keep(self.outbox)
 
     def ui_hint(self) -> str:
         return f"run {self.run_id} (experiment {self.experiment_id}) in {self.tracking_uri}"
@@ -111,8 +150,11 @@ def tracked_run(
     parent_run_id: str | None = None,
     resume_run_id: str | None = None,
     resume_changes: Sequence[str] = (),
+    run_dir: str | None = None,
 ) -> Iterator[TrackedRun]:
     """A new run with params, tags and config.yaml logged; FINISHED on success, KILLED on Ctrl-C, else FAILED.
+
+    With a remote store and a run_dir, records the server cannot take (it went away) wait in run_dir's outbox.
 
     resume_run_id reopens that run instead (status back to RUNNING); its params stay as first logged (MLflow
     params are immutable), the overrides given on resuming become cnnlab.resume.<key> tags, config.yaml is updated.
@@ -131,6 +173,8 @@ def tracked_run(
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
         tracked = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
+    if run_dir and uri.startswith(("http://", "https://")):
+        tracked.outbox = Outbox.of_run_dir(run_dir, uri)
     try:
         if not resume_run_id:
             log_params(client, tracked.run_id, config)
@@ -140,15 +184,47 @@ def tracked_run(
         # Lightning turns Ctrl-C into SystemExit(1) after its own graceful shutdown, and SIGTERM into
         # SIGTERMException, a SystemExit without a code.
         finished = isinstance(stop, SystemExit) and stop.code in (0, None) and not isinstance(stop, SIGTERMException)
-        status = "FINISHED" if finished else "KILLED"
-        client.set_terminated(tracked.run_id, status)
+        tracked.end("FINISHED" if finished else "KILLED")
+        finish_offline(tracked)
         raise
     except BaseException as error:
-        client.set_tag(tracked.run_id, ERROR_TAG, redact(f"{type(error).__name__}: {error}")[:MAX_TAG_LENGTH])
-        client.set_terminated(tracked.run_id, "FAILED")
+        tracked.set_tags({ERROR_TAG: f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH]})
+        tracked.end("FAILED")
+        finish_offline(tracked)
         raise
     else:
-        client.set_terminated(tracked.run_id, "FINISHED")
+        tracked.end("FINISHED")
+        finish_offline(tracked)
+
+
+def unreachable(err: BaseException) -> bool:
+    """Whether `err` says the tracking server could not be reached (after MLflow's own retries)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return True
+        if "Max retries exceeded" in str(seen) or "Connection refused" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def finish_offline(run: TrackedRun) -> None:
+    """After a run that went offline: sends what it kept if the server is back, else says how to send it later."""
+    if run.outbox is None or run.outbox.pending() == 0:
+        return
+    try:
+        sent = run.outbox.send(run.client)
+        print(f"tracking server is back: sent {sent} records kept during the outage")
+    except Exception as err:
+        if not unreachable(err):
+            raise
+        print(
+            f"cnnlab: the tracking server {run.tracking_uri} is unreachable; run {run.run_id} finished locally and "
+            f"its last {run.outbox.pending()} records are kept in {run.outbox.folder}; send them with: "
+            f"cnnlab upload {run.outbox.folder.parent}",
+            file=sys.stderr,
+        )
 
 
 def reopen_run(client: MlflowClient, run_id: str, uri: str, changes: Sequence[str]) -> TrackedRun:

@@ -1,0 +1,94 @@
+"""A tracking server that goes away mid-training (a real `mlflow server` on 127.0.0.1, stopped and started):
+training goes on and every metric point ends up in the server, through MLflow's retries when it comes back soon,
+through the run's outbox and `cnnlab upload` when it does not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import CNNLAB, cnnlab, free_port, start_mlflow_server, stop_mlflow_server
+
+EPOCHS = 8
+JOB = [f"trainer.max_epochs={EPOCHS}", "+trainer.limit_train_batches=6", "trainer.enable_progress_bar=false",
+       "tracking.log_model=false", "tracking.log_checkpoint=false"]  # fmt: skip
+
+
+def start_training(tmp_path: Path, uri: str, **env: str) -> subprocess.Popen:
+    run_dir = tmp_path / "run"
+    command = [CNNLAB, "train", *JOB, f"tracking.uri={uri}", f"run_dir={run_dir}", f"hydra.run.dir={run_dir}"]
+    return subprocess.Popen(command, cwd=tmp_path, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for_first_epoch(uri: str, training: subprocess.Popen) -> None:
+    client = MlflowClient(uri)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and training.poll() is None:
+        experiment = client.get_experiment_by_name("classification")
+        runs = client.search_runs([experiment.experiment_id]) if experiment else []
+        if runs and "val/acc" in runs[0].data.metrics:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no epoch logged: {training.communicate()[1][-2000:]}")
+
+
+def the_run(uri: str):
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("classification").experiment_id])
+    return client, run
+
+
+def test_a_server_restart_loses_no_metric_point(tmp_path: Path) -> None:
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path, port)
+    training = start_training(tmp_path, uri)
+    try:
+        wait_for_first_epoch(uri, training)
+        stop_mlflow_server(server)
+        time.sleep(3)
+        server = start_mlflow_server(tmp_path, port)
+        stdout, stderr = training.communicate(timeout=600)
+        assert training.returncode == 0, stderr[-3000:]
+        client, run = the_run(uri)
+        assert run.info.status == "FINISHED"
+        assert len(client.get_metric_history(run.info.run_id, "val/acc")) == EPOCHS
+        assert len(client.get_metric_history(run.info.run_id, "train/loss_epoch")) == EPOCHS
+    finally:
+        training.kill()
+        stop_mlflow_server(server)
+
+
+def test_a_server_that_never_comes_back_gets_the_run_by_upload(tmp_path: Path) -> None:
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_mlflow_server(tmp_path, port)
+    # Give up quickly instead of MLflow's default ~4 minutes of retries
+    training = start_training(tmp_path, uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
+                              MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1")  # fmt: skip
+    try:
+        wait_for_first_epoch(uri, training)
+        stop_mlflow_server(server)
+        stdout, stderr = training.communicate(timeout=600)
+        assert training.returncode == 0, stderr[-3000:]
+        assert f"send them with: cnnlab upload {tmp_path / 'run'}" in stderr
+        assert "test: test/acc=" in stdout  # the run finished locally
+
+        server = start_mlflow_server(tmp_path, port)
+        upload = cnnlab("upload", str(tmp_path / "run"), cwd=tmp_path, store=uri)
+        assert upload.returncode == 0, upload.stderr[-3000:]
+        client, run = the_run(uri)
+        assert run.info.status == "FINISHED"
+        assert len(client.get_metric_history(run.info.run_id, "val/acc")) == EPOCHS
+        assert "test/acc" in run.data.metrics and "best/val/acc" in run.data.metrics
+        assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
+        again = cnnlab("upload", str(tmp_path / "run"), cwd=tmp_path, store=uri)
+        assert again.returncode == 0 and "sent 0 records" in again.stdout  # nothing is sent twice
+    finally:
+        training.kill()
+        stop_mlflow_server(server)
