@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cnnlab-installed
 STORE := outputs/mlflow
+# make ui serves this machine only; `make ui UI_HOST=0.0.0.0` serves the network (the UI has no authentication)
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 5000
 
 .PHONY: train test ui lint bench
 
@@ -22,7 +25,7 @@ test: $(STAMP)
 
 ui: $(STAMP)
 	mkdir -p $(STORE)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STORE)/mlflow.db --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(STORE)/mlflow.db --host $(UI_HOST) --port $(UI_PORT)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_default.py

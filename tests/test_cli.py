@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -118,3 +119,12 @@ def test_usage_and_unknown_command(tmp_path: Path) -> None:
     assert "train" in cnnlab("--help", cwd=tmp_path, store="sqlite:///x.db").stdout
     result = cnnlab("fly", cwd=tmp_path, store="sqlite:///x.db")
     assert result.returncode == 2 and "unknown command 'fly'; valid commands: train" in result.stderr
+
+
+def test_make_ui_serves_this_machine_only_unless_asked() -> None:
+    root = Path(__file__).resolve().parents[1]
+    default = subprocess.run(["make", "-n", "ui"], cwd=root, capture_output=True, text=True)
+    ui = [line for line in default.stdout.splitlines() if " ui " in line]
+    assert ui and all("--host 127.0.0.1 " in line for line in ui), default.stdout
+    asked = subprocess.run(["make", "-n", "ui", "UI_HOST=0.0.0.0"], cwd=root, capture_output=True, text=True)
+    assert "--host 0.0.0.0 " in asked.stdout

@@ -118,8 +118,10 @@ def fit_and_test(
 ) -> dict[str, float]:
     """Fits, tests the best checkpoint, logs the model (and registers it); returns the test metrics."""
     tracking = config["tracking"]
-    trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None)
-    metrics = trainer.test(task, datamodule=data, ckpt_path=trainer.checkpoint_callback.best_model_path)[0]
+    # weights_only: a checkpoint holding pickled objects is refused, not executed
+    trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None, weights_only=True)
+    best = trainer.checkpoint_callback.best_model_path
+    metrics = trainer.test(task, datamodule=data, ckpt_path=best, weights_only=True)[0]
     # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
     metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
     run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
