@@ -228,3 +228,13 @@ def test_skip_drops_bad_coco_annotations(tmp_path: Path, store: str, capfd) -> N
     client = MlflowClient(store)
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.data.metrics["data/skipped_samples"] == 1
+
+
+def test_blank_text_lines_are_skipped_and_counted(tmp_path: Path, store: str, capfd) -> None:
+    status, stderr = run_train(tmp_path, capfd, *text_files(tmp_path, SENTENCES.replace(b"neg poor", b"\nneg poor")))
+    assert status == 0, stderr[-3000:]
+    client = MlflowClient(store)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.data.metrics["data/skipped_samples"] == 1
+    listed = Path(client.download_artifacts(run.info.run_id, "bad_samples.txt", str(tmp_path))).read_text()
+    assert listed == f"{tmp_path / 'train.txt'}:4: blank line\n"

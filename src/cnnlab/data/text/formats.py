@@ -29,7 +29,9 @@ class TextPrefixedData(TextClassificationData):
 
     def read(self) -> dict[str, list[Sentence] | None]:
         def read(path: str) -> list[Sentence]:
-            return read_prefixed(path, encoding=self.encoding, label_pattern=self.label_pattern)
+            return read_prefixed(
+                path, encoding=self.encoding, label_pattern=self.label_pattern, skipped=self.bad_samples.record
+            )
 
         return {split: _read_optional(path, read) for split, path in self.paths.items()}
 
@@ -56,7 +58,7 @@ class TextLinesData(TextClassificationData):
 
     def read(self) -> dict[str, list[Sentence] | None]:
         def read(files: Mapping[str, str]) -> list[Sentence]:
-            return read_class_files(files, encoding=self.encoding)
+            return read_class_files(files, encoding=self.encoding, skipped=self.bad_samples.record)
 
         return {split: _read_optional(files, read) for split, files in self.files.items()}
 
@@ -83,6 +85,6 @@ class TextTableData(TextClassificationData):
 
     def read(self) -> dict[str, list[Sentence] | None]:
         def read(path: str) -> list[Sentence]:
-            return read_table(path, encoding=self.encoding, **self.columns)
+            return read_table(path, encoding=self.encoding, skipped=self.bad_samples.record, **self.columns)
 
         return {split: _read_optional(path, read) for split, path in self.paths.items()}

@@ -10,12 +10,13 @@ import csv
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnnlab.errors import CnnlabError
 
+Skipped = Callable[[str], None] | None  # receives one reason per skipped line
 log = logging.getLogger(__name__)
 
 
@@ -26,8 +27,9 @@ class Sentence:
     where: str  # "path:line", for error messages
 
 
-def read_lines(path: str | Path, encoding: str) -> Iterator[tuple[int, str]]:
-    """(line number, stripped line) for each non-blank line; one-line errors for a missing or undecodable file."""
+def read_lines(path: str | Path, encoding: str, skipped: Skipped = None) -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) for each non-blank line; one-line errors for a missing or undecodable file.
+    Blank lines carry no sample: each is passed to `skipped` (to be counted), else logged."""
     path = Path(path)
     if not path.is_file():
         raise CnnlabError(f"{path}: no such file; check the data.* path settings")
@@ -42,19 +44,23 @@ def read_lines(path: str | Path, encoding: str) -> Iterator[tuple[int, str]]:
     except LookupError as err:
         raise CnnlabError(f"data.encoding={encoding} is not a known encoding, e.g. utf-8 or iso-8859-1") from err
     blank = [number for number, line in enumerate(lines, 1) if not line.strip()]
-    if blank:
+    if blank and skipped is None:
         log.warning("%s: skipped %d blank line(s): %s", path, len(blank), _line_list(blank))
+    for number in blank if skipped else ():
+        skipped(f"{path}:{number}: blank line")
     for number, line in enumerate(lines, 1):
         if line.strip():
             yield number, line.strip()
 
 
-def read_prefixed(path: str | Path, *, encoding: str, label_pattern: str | None = None) -> list[Sentence]:
+def read_prefixed(
+    path: str | Path, *, encoding: str, label_pattern: str | None = None, skipped: Skipped = None
+) -> list[Sentence]:
     """`LABEL sentence` per line. label_pattern: a regex whose first group is the label within the first
     field (TREC's coarse label of `NUM:dist`: "^([^:]+)"); None: the whole first field."""
     pattern = re.compile(label_pattern) if label_pattern else None
     sentences = []
-    for number, line in read_lines(path, encoding):
+    for number, line in read_lines(path, encoding, skipped):
         field, _, text = line.partition(" ")
         where = f"{path}:{number}"
         if not text.strip():
@@ -63,22 +69,27 @@ def read_prefixed(path: str | Path, *, encoding: str, label_pattern: str | None 
     return sentences
 
 
-def read_class_files(files: Mapping[str, str], *, encoding: str) -> list[Sentence]:
+def read_class_files(files: Mapping[str, str], *, encoding: str, skipped: Skipped = None) -> list[Sentence]:
     """One file per class (the MR polarity layout): {class name: path}, one sentence per line."""
     return [
         Sentence(line, label, f"{path}:{number}")
         for label, path in files.items()
-        for number, line in read_lines(path, encoding)
+        for number, line in read_lines(path, encoding, skipped)
     ]
 
 
-def read_table(path: str | Path, *, encoding: str, text_column: str, label_column: str) -> list[Sentence]:
+def read_table(
+    path: str | Path, *, encoding: str, text_column: str, label_column: str, skipped: Skipped = None
+) -> list[Sentence]:
     """CSV (.csv), TSV (.tsv) with a header row, or JSON lines (.jsonl), by the file's extension."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".tsv", ".jsonl"):
         raise CnnlabError(f"{path}: unknown table format '{suffix}'; use a .csv, .tsv or .jsonl file")
-    rows = _jsonl_rows(path, encoding) if suffix == ".jsonl" else _delimited_rows(path, encoding, suffix)
+    if suffix == ".jsonl":
+        rows = _jsonl_rows(path, encoding, skipped)
+    else:
+        rows = _delimited_rows(path, encoding, suffix, skipped)
     sentences = []
     for where, row in rows:
         for column in (text_column, label_column):
@@ -94,15 +105,15 @@ def read_table(path: str | Path, *, encoding: str, text_column: str, label_colum
     return sentences
 
 
-def _delimited_rows(path: Path, encoding: str, suffix: str) -> Iterator[tuple[str, dict]]:
-    lines = [line for _, line in read_lines(path, encoding)]
+def _delimited_rows(path: Path, encoding: str, suffix: str, skipped: Skipped) -> Iterator[tuple[str, dict]]:
+    lines = [line for _, line in read_lines(path, encoding, skipped)]
     reader = csv.DictReader(lines, delimiter="\t" if suffix == ".tsv" else ",")
     for number, row in enumerate(reader, 2):
         yield f"{path}:{number}", row
 
 
-def _jsonl_rows(path: Path, encoding: str) -> Iterator[tuple[str, dict]]:
-    for number, line in read_lines(path, encoding):
+def _jsonl_rows(path: Path, encoding: str, skipped: Skipped) -> Iterator[tuple[str, dict]]:
+    for number, line in read_lines(path, encoding, skipped):
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
