@@ -21,7 +21,8 @@ JOB = [f"trainer.max_epochs={EPOCHS}", "+trainer.limit_train_batches=6", "traine
 def start_training(tmp_path: Path, uri: str, **env: str) -> subprocess.Popen:
     run_dir = tmp_path / "run"
     command = [CNNLAB, "train", *JOB, f"tracking.uri={uri}", f"run_dir={run_dir}", f"hydra.run.dir={run_dir}"]
-    return subprocess.Popen(command, cwd=tmp_path, env={**os.environ, **env}, stdout=subprocess.PIPE,
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, **env}  # another test may have left a store in the environment
+    return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
