@@ -34,6 +34,12 @@ FAST = [
 CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
 
 
+def sigint_as_usual() -> None:
+    """Popen preexec_fn: Ctrl-C interrupts the child even when this process ignores SIGINT (pytest-xdist workers
+    do, and ignored signals are inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cnnlab(*args: str, cwd: Path, store: str, timeout: int = 600, **popen) -> subprocess.CompletedProcess:
     """The installed `cnnlab` command, run as users run it, against the MLflow store `store`."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}

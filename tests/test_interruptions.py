@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from cnnlab.errors import CnnlabError
 from cnnlab.tasks import ClassificationTask
 from cnnlab.train import train
-from tests.conftest import CNNLAB, FAST, cnnlab
+from tests.conftest import CNNLAB, FAST, cnnlab, sigint_as_usual
 
 # Default digits job, shortened: 6 epochs of 8 steps.
 SHORT = ["trainer.max_epochs=6", "+trainer.limit_train_batches=8", "trainer.enable_progress_bar=false",
@@ -35,7 +35,8 @@ def start_and_signal(run_dir: Path, store: str, cwd: Path, signum: int) -> subpr
     """`cnnlab train SHORT`, sent `signum` once its first epoch's last.ckpt exists."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     command = [CNNLAB, "train", *SHORT, f"run_dir={run_dir}", f"hydra.run.dir={run_dir}"]
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=sigint_as_usual)  # fmt: skip
     deadline = time.monotonic() + 300
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and process.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint within 300 s"

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
 from cnnlab.config import CONFIG_DIR, CONFIG_NAME
-from tests.conftest import CNNLAB, cnnlab
+from tests.conftest import CNNLAB, cnnlab, sigint_as_usual
 
 FAST = [
     "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
@@ -87,6 +87,7 @@ def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> Non
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=3", *FAST]
     sweep = subprocess.Popen([CNNLAB, *args], cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": store},
+                             preexec_fn=sigint_as_usual,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and sweep.poll() is None:
