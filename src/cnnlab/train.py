@@ -129,7 +129,6 @@ def fit_and_test(
         example = task.serving_example(next(iter(data.test_dataloader())))
         log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
     if tracking.get("register_as") and trainer.is_global_zero:
-        best = trainer.checkpoint_callback.best_model_path
         version = register_predictor(run, best, config, tracking["register_as"])
         print(f"registered as models:/{tracking['register_as']}/{version}")
     report(metrics, run)
