@@ -8,6 +8,11 @@ import signal
 import sys
 from collections.abc import Callable
 
+# MLflow's telemetry thread, failing to reach its server offline, deleted environment variables while runs read
+# them, and a cnnlab process has no business phoning home: off unless the user sets MLFLOW_DISABLE_TELEMETRY=false.
+# Set before anything imports mlflow, which reads it once.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnlab.errors import CnnlabError, user_message

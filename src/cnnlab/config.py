@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnlab.errors import CnnlabError, user_message
@@ -71,7 +73,25 @@ def check_overrides(args: list[str]) -> None:
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             compose(CONFIG_NAME, overrides=first_job)
     except (HydraException, OmegaConfBaseException) as err:
-        raise CnnlabError(one_line(err)) from err
+        raise CnnlabError(unknown_key_message(err, first_job) or one_line(err)) from err
+
+
+def unknown_key_message(err: BaseException, overrides: list[str]) -> str | None:
+    """For an override of a key the config lacks (a typo such as trainer.max_epoch=3), the closest existing keys;
+    Hydra's own advice, to add it with `+`, is the wrong fix for a typo."""
+    text = one_line(err)
+    match = re.search(r"Could not override '([^']+)'", text)
+    if not match or "not in struct" not in text:
+        return None
+    key = match.group(1)
+    parent, _, leaf = key.rpartition(".")
+    rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        node = OmegaConf.select(compose(CONFIG_NAME, overrides=rest), parent) if parent else None
+    keys = [f"{parent}.{k}" if parent else str(k) for k in (node.keys() if isinstance(node, DictConfig) else ())]
+    close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+    suggestion = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(keys)}"
+    return f"{key} is not a setting here; {suggestion} (a setting the config does not list is added with +{key}=...)"
 
 
 def _is_listable(override) -> bool:

@@ -83,8 +83,10 @@ def check_value(setting: str, value: Any, hint: Any) -> None:
     except ValidationError as err:
         problem = err.errors()[0]
         where = "".join(f"[{part}]" if isinstance(part, int) else "" for part in problem["loc"])
-        reason = problem["msg"].lower().replace("input should", "should").replace("value should", "should")
         expected = type_name(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # pydantic reports the first member only
+            raise CnnlabError(f"{setting}={_shown(value)} is not valid: expected {expected}") from None
+        reason = problem["msg"].lower().replace("input should", "should").replace("value should", "should")
         raise CnnlabError(f"{setting}{where}={_shown(value)} is not valid: {reason} (expected {expected})") from None
     if _string_coerced(value, checked):
         raise CnnlabError(f"{setting}={_shown(value)} is not valid: expected {type_name(hint)}, got text")
@@ -117,7 +119,10 @@ def type_name(hint: Any) -> str:
         limits += [f"at least {meta.min_length} item(s)" for meta in args[1:] if hasattr(meta, "min_length")]
         return ", ".join([type_name(args[0]), *limits])
     if origin in (typing.Union, types.UnionType):
-        names = [type_name(a) for a in args if a is not type(None)]
+        literals = [str(v) for a in args if typing.get_origin(a) is typing.Literal for v in typing.get_args(a)]
+        names = [type_name(a) for a in args if a is not type(None) and typing.get_origin(a) is not typing.Literal]
+        if literals:
+            names.insert(0, "one of " + ", ".join(dict.fromkeys(literals)))
         return " or ".join(names) + (" or null" if type(None) in args else "")
     if origin is typing.Literal:
         return "one of " + ", ".join(map(str, args))

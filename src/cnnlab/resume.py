@@ -9,9 +9,10 @@ from typing import Any
 import yaml
 
 from cnnlab.errors import CnnlabError
+from cnnlab.preflight import check_choices
 from cnnlab.tracking.source import load_source_run
 from cnnlab.tracking.store import resolve_tracking_uri, tracking_client
-from cnnlab.train import ResumePoint, check_choices, train_config
+from cnnlab.train import ResumePoint, train_config
 
 
 def resume_run(run_ref: str, tracking_uri: str, overrides: list[str]) -> dict[str, float]:

@@ -12,13 +12,12 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss
-from cnnlab.data import build_data, check_data
+from cnnlab.data import build_data
 from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
 from cnnlab.errors import CnnlabError
-from cnnlab.models import check_backbone
-from cnnlab.tasks import TASKS, BaseTask, build_task
+from cnnlab.preflight import check_choices
+from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
-from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking import (
     MlflowArtifacts,
     RankConsistency,
@@ -150,34 +149,6 @@ def resolve(cfg: DictConfig) -> dict[str, Any]:
         raise CnnlabError(f"{err.full_key} must be set, e.g. {err.full_key}=VALUE on the command line") from err
     except InterpolationResolutionError as err:
         raise CnnlabError(f"{err.full_key}: {str(err).splitlines()[0]}") from err
-
-
-def check_choices(config: dict[str, Any]) -> None:
-    """Fails on unknown names or a backbone the task cannot use, before any run is created."""
-    task = config["task"]["name"]
-    TASKS.get(task)
-    check_backbone(config["backbone"], task)
-    check_data(config["data"], task)
-    check_optimization(config["optimizer"], config["scheduler"])
-    check_writable(Path(config["run_dir"]))
-    if config.get("init_from") and not Path(config["init_from"]).is_file():
-        raise CnnlabError(
-            f"init_from={config['init_from']}: no such file; give a .ckpt from a run's checkpoints/ folder"
-        )
-
-
-def check_writable(run_dir: Path) -> None:
-    """Fails in one line, before a run exists, when the run folder cannot be created or written."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".cnnlab-write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError as err:
-        raise CnnlabError(
-            f"run_dir={run_dir} is not writable ({err.strerror}); set run_dir=PATH (or hydra.run.dir) to a folder "
-            "you can write"
-        ) from err
 
 
 def command_overrides() -> list[str]:

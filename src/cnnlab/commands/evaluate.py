@@ -20,11 +20,12 @@ def main(args: list[str]) -> int:
     import pytorch_lightning as pl
 
     from cnnlab.data import build_data
+    from cnnlab.preflight import check_choices
     from cnnlab.resume import with_overrides
     from cnnlab.tasks import restore_task
     from cnnlab.tracking import MlflowArtifacts, tracked_run
     from cnnlab.tracking.source import load_source_run
-    from cnnlab.train import check_choices, choice_tags, report
+    from cnnlab.train import choice_tags, report
 
     client = client_for(options.tracking_uri)
     source = load_source_run(client, options.run_id)

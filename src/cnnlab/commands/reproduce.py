@@ -25,9 +25,10 @@ def main(args: list[str]) -> int:
     add_tracking_uri_option(parser)
     options = parser.parse_args(args)
 
+    from cnnlab.preflight import check_choices
     from cnnlab.tracking.provenance import ENV_TAG_PREFIX, environment_tags, git_state
     from cnnlab.tracking.source import load_source_run
-    from cnnlab.train import check_choices, train_config
+    from cnnlab.train import train_config
 
     client = client_for(options.tracking_uri)
     source = load_source_run(client, options.run_id)

@@ -41,10 +41,12 @@ def datasets_for(task: str) -> list[str]:
 
 
 def check_data(settings: Mapping[str, Any], task: str) -> None:
-    """Fails in one line if the data is unknown or has no targets for `task`."""
-    if DATASETS.get(settings["name"]).task != task:
+    """Fails in one line if the data is unknown, has no targets for `task`, or has a setting of the wrong type."""
+    cls = DATASETS.get(settings["name"])
+    if cls.task != task:
         valid = ", ".join(datasets_for(task))
         raise CnnlabError(f"data={settings['name']} has no targets for task={task}; valid data for {task}: {valid}")
+    check_settings(cls, dict(settings), "data")
 
 
 def build_data(settings: Mapping[str, Any]) -> pl.LightningDataModule:

@@ -9,11 +9,12 @@ from cnnlab.data.base import Splits
 from cnnlab.data.datasets import ImageArrayDataset
 from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import three_way_split
+from cnnlab.setting_types import Fraction
 
 
 class DigitsData(ImageClassificationData):
     def __init__(
-        self, *, val_fraction: float = 0.15, test_fraction: float = 0.15, split_seed: int = 0, **common
+        self, *, val_fraction: Fraction = 0.15, test_fraction: Fraction = 0.15, split_seed: int = 0, **common
     ) -> None:
         super().__init__(**common)
         self.val_fraction = val_fraction

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from cnnlab.errors import CnnlabError
+
 
 def split_indices(labels: Sequence[int], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held_out) indices with `fraction` of the samples held out, stratified by label when possible."""
@@ -25,6 +27,11 @@ def three_way_split(
     labels: Sequence[int], val_fraction: float, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """train/val/test indices; fractions are of the whole set."""
+    if val_fraction + test_fraction >= 1:
+        raise CnnlabError(
+            f"data.val_fraction={val_fraction} and data.test_fraction={test_fraction} leave nothing to train on; "
+            "their sum must be below 1"
+        )
     rest, test = split_indices(labels, test_fraction, seed)
     val_of_rest = val_fraction / (1 - test_fraction) if test_fraction < 1 else 0.0
     train, val = split_indices(np.asarray(labels)[rest], val_of_rest, seed)

@@ -13,6 +13,7 @@ from cnnlab.data.datasets import ImageArrayDataset
 from cnnlab.data.image_classification import ImageClassificationData
 from cnnlab.data.splits import split_indices
 from cnnlab.errors import CnnlabError
+from cnnlab.setting_types import Fraction
 
 DATASET_CLASSES = {
     "cifar10": torchvision.datasets.CIFAR10,
@@ -25,8 +26,8 @@ class TorchvisionImageData(ImageClassificationData):
     dataset = "cifar10"  # set by each registered subclass
 
     def __init__(
-        self, *, root: str = "outputs/datasets", download: bool = True, val_fraction: float = 0.1, split_seed: int = 0,
-        **common,
+        self, *, root: str = "outputs/datasets", download: bool = True, val_fraction: Fraction = 0.1,
+        split_seed: int = 0, **common,
     ) -> None:  # fmt: skip
         super().__init__(**common)
         self.root = Path(root)

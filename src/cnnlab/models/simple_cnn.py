@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 from torch import nn
 
 from cnnlab.errors import pick
 from cnnlab.models.layers import feature_size
+from cnnlab.setting_types import NonEmpty, PositiveInt, Probability
 
 
 class SimpleCNN(nn.Module):
@@ -18,13 +17,13 @@ class SimpleCNN(nn.Module):
         in_channels: int,
         num_classes: int,
         image_size: tuple[int, int],
-        filters: Sequence[int] = (32, 64),
-        kernel_size: int = 3,
-        stride: int = 1,
+        filters: NonEmpty[PositiveInt] = (32, 64),
+        kernel_size: PositiveInt = 3,
+        stride: PositiveInt = 1,
         padding: str | int = "same",
         pool: str = "max",
-        fc_width: int = 128,
-        dropout: float = 0.0,
+        fc_width: PositiveInt = 128,
+        dropout: Probability = 0.0,
         batch_norm: bool = False,
     ) -> None:
         super().__init__()

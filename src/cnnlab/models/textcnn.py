@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models.word_vectors import load_vectors, uniform_init
+from cnnlab.setting_types import NonEmpty, PositiveFloat, PositiveInt, Probability
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,11 @@ def build_textcnn(
     mode: str = "rand",
     vectors: str | None = None,
     vectors_format: str = "auto",
-    embedding_dim: int = 300,
-    windows: Sequence[int] = (3, 4, 5),
-    maps: int = 100,
-    dropout: float = 0.5,
-    max_norm: float | None = 3.0,
+    embedding_dim: PositiveInt = 300,
+    windows: NonEmpty[PositiveInt] = (3, 4, 5),
+    maps: PositiveInt = 100,
+    dropout: Probability = 0.5,
+    max_norm: PositiveFloat | None = 3.0,
 ) -> TextCNN:
     """A TextCNN over `vocabulary` (index = token id); `vectors` is the path of a pretrained vectors file."""
     matrix = None

@@ -22,9 +22,9 @@ OPTIMIZERS = {
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], settings: Mapping[str, Any]) -> torch.optim.Optimizer:
     cls = pick("optimizer", settings["name"], OPTIMIZERS)
+    kwargs = check_settings(cls, dict(settings), "optimizer", provided=("params",))
     if settings["lr"] <= 0:
         raise CnnlabError(f"optimizer.lr={settings['lr']} must be positive")
-    kwargs = check_settings(cls, dict(settings), "optimizer", provided=("params",))
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     return cls(parameters, **kwargs)

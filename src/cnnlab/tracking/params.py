@@ -8,7 +8,7 @@ from typing import Any
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 
-from cnnlab.tracking.secrets import redact
+from cnnlab.tracking.secrets import Redactor
 
 try:
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
@@ -33,6 +33,7 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
 def log_params(client: MlflowClient, run_id: str, config: Mapping[str, Any]) -> None:
     """Logs every config path, secrets masked; values over MLflow's length limit are cut (config.yaml holds them
     whole)."""
+    redact = Redactor()
     flat = {key: redact(value) for key, value in flatten_config(config).items()}
     params = [Param(k, v if len(v) <= MAX_PARAM_VAL_LENGTH else v[: MAX_PARAM_VAL_LENGTH - 3] + "...")
               for k, v in sorted(flat.items())]  # fmt: skip

@@ -26,7 +26,7 @@ from cnnlab.distributed import RUN_ENV, is_rank_zero
 from cnnlab.tracking.outbox import Outbox
 from cnnlab.tracking.params import log_params
 from cnnlab.tracking.provenance import provenance_tags
-from cnnlab.tracking.secrets import redact
+from cnnlab.tracking.secrets import Redactor, redact
 from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class TrackedRun:
                       lambda outbox: outbox.add_metrics(self.run_id, batch))  # fmt: skip
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
+        redact = Redactor()
         masked = {key: redact(str(value)) for key, value in tags.items()}
         self._deliver(lambda: [self.client.set_tag(self.run_id, k, v) for k, v in masked.items()],
                       lambda outbox: outbox.add_tags(self.run_id, masked))  # fmt: skip
@@ -168,6 +169,7 @@ def tracked_run(
         tracked = reopen_run(client, resume_run_id, uri, resume_changes)
     else:
         experiment_id = ensure_experiment(client, experiment, artifact_root)
+        redact = Redactor()
         all_tags = {key: redact(str(value)) for key, value in resolve_tags({**provenance_tags(), **tags}).items()}
         if parent_run_id:  # the MLflow UI shows the run nested under its parent
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id

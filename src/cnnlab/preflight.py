@@ -1,0 +1,126 @@
+"""Checks of a resolved config that fail in one line before any run exists: names, types and ranges of every
+setting, the folders a run writes, and recipes used with data they were not written for."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnlab.data import check_data
+from cnnlab.errors import CnnlabError
+from cnnlab.models import check_backbone
+from cnnlab.registry import check_settings, check_value, keyword_hints
+from cnnlab.setting_types import PositiveInt
+from cnnlab.tasks import TASKS
+from cnnlab.tasks.optimization import check_optimization
+
+# trainer.* keys that are cnnlab's, not Lightning Trainer arguments: they change the network and its inputs.
+SPEED_OPTIONS = ("channels_last", "compile")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The top-level settings of conf/train.yaml (the groups aside)."""
+
+    seed: int
+    run_dir: str
+    resume: str | None = None
+    force: bool = False  # with resume: continue a run left RUNNING whose process cannot be seen from here
+    init_from: str | None = None
+    early_stopping_patience: PositiveInt | None = None
+
+
+def check_choices(config: dict[str, Any]) -> None:
+    """Fails on unknown names, bad values or a backbone the task cannot use, before any run is created."""
+    check_run_settings(config)
+    task = config["task"]["name"]
+    check_task_settings(config["task"])
+    check_backbone(config["backbone"], task)
+    check_data(config["data"], task)
+    check_optimization(config["optimizer"], config["scheduler"])
+    check_trainer(config["trainer"])
+    check_experiment_fits_data()
+    check_writable(Path(config["run_dir"]))
+    if config.get("init_from") and not Path(config["init_from"]).is_file():
+        raise CnnlabError(
+            f"init_from={config['init_from']}: no such file; give a .ckpt from a run's checkpoints/ folder"
+        )
+
+
+def check_run_settings(config: dict[str, Any]) -> None:
+    hints = keyword_hints(RunSettings)
+    for field in fields(RunSettings):
+        if field.name in config:
+            check_value(field.name, config[field.name], hints[field.name])
+
+
+def check_task_settings(settings: dict[str, Any]) -> None:
+    """task.* keys against the task's constructor (what the data provides is filled in later)."""
+    check_settings(TASKS.get(settings["name"]), dict(settings), "task")
+
+
+def check_trainer(settings: dict[str, Any]) -> None:
+    """trainer.* keys are Lightning Trainer arguments: unknown keys (with the closest valid ones) and values of the
+    wrong type fail here, not after the run has started."""
+    import pytorch_lightning as pl
+
+    hints = keyword_hints(pl.Trainer)
+    for key, value in settings.items():
+        if key in SPEED_OPTIONS:
+            continue
+        if key not in hints:
+            close = difflib.get_close_matches(key, [*hints, *SPEED_OPTIONS], n=3)
+            hint = f"did you mean {' or '.join(f'trainer.{c}' for c in close)}?" if close else "see lightning's Trainer"
+            raise CnnlabError(f"trainer.{key} is not a Trainer argument; {hint}")
+        check_value(f"trainer.{key}", value, hints[key])
+
+
+def check_experiment_fits_data() -> None:
+    """An experiment's data.* settings are written for one dataset: with another data= they would mix (a TREC
+    recipe with data=text_lines kept TREC's test file), so that combination stops here."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from cnnlab.config import CONFIG_DIR
+
+    if not HydraConfig.initialized():
+        return
+    choices = HydraConfig.get().runtime.choices
+    experiment, data = choices.get("experiment"), choices.get("data")
+    recipe = CONFIG_DIR / "experiment" / f"{experiment}.yaml"
+    if not experiment or not recipe.is_file():
+        return
+    written_for = recipe_data(recipe)
+    if written_for and written_for != data:
+        raise CnnlabError(
+            f"experiment={experiment} is a recipe for data={written_for}; its data.* settings do not fit "
+            f"data={data}: drop one of the two, or copy {recipe.name} into conf/experiment/ with your data"
+        )
+
+
+def recipe_data(recipe: Path) -> str | None:
+    """The data group an experiment file selects (`override /data: NAME` in its defaults), if any."""
+    defaults = (yaml.safe_load(recipe.read_text()) or {}).get("defaults", [])
+    for entry in defaults:
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                if key.replace("override", "").strip().lstrip("/") == "data":
+                    return str(value)
+    return None
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fails in one line, before a run exists, when the run folder cannot be created or written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".cnnlab-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise CnnlabError(
+            f"run_dir={run_dir} is not writable ({err.strerror}); set run_dir=PATH (or hydra.run.dir) to a folder "
+            "you can write"
+        ) from err
