@@ -4,9 +4,7 @@ a crashing job that does not stop the sweep; parallel joblib jobs; an Optuna stu
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import optuna
@@ -15,7 +13,9 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
 from cnnlab.config import CONFIG_DIR, CONFIG_NAME
-from tests.conftest import CNNLAB, cnnlab, sigint_as_usual
+from tests.conftest import CNNLAB, cnnlab
+
+REPO = Path(__file__).resolve().parents[1]
 
 FAST = [
     "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
@@ -86,18 +86,13 @@ def test_four_joblib_writers_on_one_sqlite_store_lose_no_run(tmp_path: Path) -> 
 def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=3", *FAST]
-    sweep = subprocess.Popen([CNNLAB, *args], cwd=tmp_path, env={**os.environ, "MLFLOW_TRACKING_URI": store},
-                             preexec_fn=sigint_as_usual,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and sweep.poll() is None:
-        client = MlflowClient(store)
-        experiment = client.get_experiment_by_name("classification") if (tmp_path / "mlflow.db").exists() else None
-        if experiment and len(client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")) >= 2:
-            break
-        time.sleep(0.3)
-    sweep.send_signal(signal.SIGINT)  # Ctrl-C after two trials
-    assert sweep.wait(timeout=120) != 0
+    # Ctrl-C as the third trial starts: two trials are told to the study, the third is RUNNING in it
+    interrupt = ["+hydra.callbacks.interrupt._target_=tests.interrupting_callback.InterruptAtJob",
+                 "+hydra.callbacks.interrupt.job=2"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": str(REPO)}
+    sweep = subprocess.run([CNNLAB, *args, *interrupt], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=600)  # fmt: skip
+    assert sweep.returncode != 0 and "interrupted" in sweep.stderr, sweep.stderr[-3000:]
     parents, _ = sweep_runs(store)
     assert [p.info.status for p in parents] == ["KILLED"]
 

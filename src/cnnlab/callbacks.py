@@ -15,6 +15,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnlab.data.epochs import mixed_seed
 from cnnlab.errors import CnnlabError
+from cnnlab.tasks.checkpoints import RUN_KEY
 from cnnlab.tracking import TrackedRun
 
 INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
@@ -34,6 +35,17 @@ class EpochSeeds(pl.Callback):
             torch.manual_seed(seed)
             np.random.seed(seed)
             random.seed(seed)
+
+
+class StampRunId(pl.Callback):
+    """Writes the MLflow run id into every checkpoint, so commands that read a run's checkpoint from its folder can
+    tell it from another run's file left in a reused folder."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint[RUN_KEY] = self.run_id
 
 
 class NonFiniteLoss(pl.Callback):

@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 def train_command(args: list[str]) -> int:
     from cnnlab.config import check_overrides, hydra_train_app
 
+    # `--force` reads as a flag; Hydra takes settings only
+    args = ["force=true" if arg == "--force" else arg for arg in args]
     check_overrides(args)
     # Hydra reads sys.argv. argv[0] stays the real executable: Lightning re-runs it to start DDP ranks.
     os.environ[COMMAND_ENV] = "cnnlab train"

@@ -15,15 +15,16 @@ from cnnlab.tracking.store import resolve_tracking_uri, tracking_client
 from cnnlab.train import ResumePoint, train_config
 
 
-def resume_run(run_ref: str, tracking_uri: str, overrides: list[str]) -> dict[str, float]:
+def resume_run(run_ref: str, tracking_uri: str, overrides: list[str], force: bool = False) -> dict[str, float]:
     client = tracking_client(resolve_tracking_uri(tracking_uri))
     source = load_source_run(client, run_ref)
-    changes = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "resume"]
+    changes = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in ("resume", "force")]
     config = with_overrides(source.config, changes)
     check_choices(config)
     checkpoint = source.checkpoint("last")
     print(f"resuming run {source.run_id} from {checkpoint}")
-    return train_config(config, resume=ResumePoint(source.run_id, checkpoint, changes))
+    point = ResumePoint(source.run_id, checkpoint, changes, status=source.run.info.status, force=force)
+    return train_config(config, resume=point)
 
 
 def with_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

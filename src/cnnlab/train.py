@@ -11,11 +11,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss
+from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.data import build_data
 from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
 from cnnlab.errors import CnnlabError
 from cnnlab.preflight import check_choices
+from cnnlab.run_folder import RunFolder, claimed
 from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tracking import (
@@ -27,6 +28,7 @@ from cnnlab.tracking import (
     register_predictor,
     tracked_run,
 )
+from cnnlab.tracking.source import RUN_DIR_TAG
 from cnnlab.tracking.sweep import OVERRIDES_TAG, sweep_job_number, sweep_parent_run_id
 
 
@@ -39,7 +41,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if config.get("resume"):
         from cnnlab.resume import resume_run
 
-        return resume_run(config["resume"], config["tracking"]["uri"], command_overrides())
+        return resume_run(config["resume"], config["tracking"]["uri"], command_overrides(), config.get("force", False))
     check_choices(config)
     parent_run_id = sweep_parent_run_id()  # set when this is one job of a sweep
     if parent_run_id and not config["tracking"]["run_name"]:  # jobs of one sweep often share every choice
@@ -53,11 +55,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class ResumePoint:
-    """Continue MLflow run `run_id` from `checkpoint`; `changes` are the overrides given on resuming."""
+    """Continue MLflow run `run_id` from `checkpoint`; `changes` are the overrides given on resuming; `status` is the
+    run's status before resuming; `force` continues a RUNNING run whose process this machine cannot see."""
 
     run_id: str
     checkpoint: Path
     changes: list[str]
+    status: str = "KILLED"
+    force: bool = False
 
 
 def train_config(
@@ -67,8 +72,40 @@ def train_config(
     extra_tags: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """train() on a resolved, checked config; parent_run_id nests the run under another (a CV or sweep parent);
-    resume continues an earlier run, in the same MLflow run, from its checkpoint."""
+    resume continues an earlier run, in the same MLflow run, from its checkpoint.
+
+    The run writes to a folder of its own (run_dir, or a numbered sibling when run_dir holds another run), locked
+    while it trains; DDP ranks other than 0 share rank 0's.
+    """
     pl.seed_everything(config["seed"], workers=True)
+    if not is_rank_zero():
+        return train_in_folder(config, None, parent_run_id, resume, extra_tags)
+    with claimed(Path(config["run_dir"]), resume.run_id if resume else None) as folder:
+        check_resumable(resume, folder)
+        config = {**config, "run_dir": str(folder.path)}
+        return train_in_folder(config, folder, parent_run_id, resume, extra_tags)
+
+
+def check_resumable(resume: ResumePoint | None, folder: RunFolder) -> None:
+    """A RUNNING run is resumed only when its own folder's lock shows its process has ended, or with --force."""
+    if resume is None or resume.status != "RUNNING":
+        return
+    if folder.previous_owner == resume.run_id:
+        print(f"cnnlab: run {resume.run_id} was left RUNNING by a process that has ended (killed?); resuming it")
+    elif not resume.force:
+        raise CnnlabError(
+            f"run {resume.run_id} is RUNNING and no process on this machine holds its folder, so it may still be "
+            "training elsewhere; if it is not, resume it with --force"
+        )
+
+
+def train_in_folder(
+    config: dict[str, Any],
+    folder: RunFolder | None,
+    parent_run_id: str | None,
+    resume: ResumePoint | None,
+    extra_tags: dict[str, str] | None,
+) -> dict[str, float]:
     data = build_data(config["data"])
     record_skips_in(data, Path(config["run_dir"]))
     tracking = config["tracking"]
@@ -84,6 +121,8 @@ def train_config(
         resume_changes=resume.changes if resume else (),
         run_dir=config["run_dir"],
     ) as run:
+        if folder is not None:
+            folder.record(run.run_id)
         if resume is None:
             run.log_yaml(command_overrides(), "overrides.yaml")
         task = build_task(
@@ -171,6 +210,7 @@ def choice_tags(config: dict[str, Any]) -> dict[str, str]:
         "cnnlab.backbone": config["backbone"]["name"],
         "cnnlab.data": config["data"]["name"],
         "cnnlab.seed": str(config["seed"]),
+        RUN_DIR_TAG: config["run_dir"],
     }
 
 
@@ -196,6 +236,7 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
         MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
         RankConsistency(run, config),
         StartupTime(run),
+        StampRunId(run.run_id),
         EpochSeeds(config["seed"]),
         NonFiniteLoss(),
         FailureCheckpoints(run, run_dir / "checkpoints", log_checkpoint=config["tracking"]["log_checkpoint"]),

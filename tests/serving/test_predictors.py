@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cnnlab.errors import CnnlabError
 from cnnlab.serving import predict
 from cnnlab.tasks import build_task
 
@@ -34,7 +35,8 @@ def test_segmentation_writes_a_mask_of_each_images_own_size(tmp_path: Path) -> N
                     "normalize": NORMALIZE},
     )  # fmt: skip
     paths = write_images(tmp_path, [(40, 50), (64, 64)])  # 40x50 is padded to 64x64 for the network
-    results = predict("segmentation", task, paths, tmp_path / "masks")
+    data = {"name": "masks", "root": str(tmp_path), "batch_size": 2, "normalize": NORMALIZE}
+    results = predict("segmentation", task, paths, tmp_path / "masks", data)
     for path, result, size in zip(paths, results, [(40, 50), (64, 64)], strict=True):
         mask = np.asarray(Image.open(result["mask"]))
         assert result["input"] == path and mask.shape == size and mask.max() < 3
@@ -50,9 +52,42 @@ def test_detection_reports_boxes_in_pixels_with_class_names(tmp_path: Path) -> N
                                     "normalize": NORMALIZE},
     )  # fmt: skip
     paths = write_images(tmp_path, [(80, 100)])
-    (result,) = predict("detection", task, paths, tmp_path)
+    data = {"name": "coco", "annotations": "a.json", "images": str(tmp_path), "batch_size": 2, "normalize": NORMALIZE}
+    (result,) = predict("detection", task, paths, tmp_path, data)
     assert result["input"] == paths[0] and result["detections"]
     for detection in result["detections"]:
         x0, y0, x1, y1 = detection["box"]
         assert 0 <= x0 <= x1 <= 100 and 0 <= y0 <= y1 <= 80 and detection["class"] in ("cat", "dog")
     json.dumps(result)
+
+
+def test_inputs_with_one_name_get_masks_of_their_own(tmp_path: Path) -> None:
+    task = build_task(
+        {"name": "segmentation", "arch": "FPN"}, backbone={"name": "resnet18", "pretrained": False}, **OPTIMIZATION,
+        data_facts={"num_classes": 2, "class_names": ["bg", "a"], "in_channels": 3, "ignore_index": 255,
+                    "normalize": NORMALIZE},
+    )  # fmt: skip
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_images(tmp_path / "a", [(32, 32)])
+    second = write_images(tmp_path / "b", [(32, 32)])
+    data = {"name": "masks", "root": str(tmp_path), "batch_size": 2, "normalize": NORMALIZE}
+    results = predict("segmentation", task, first + second, tmp_path / "masks", data)
+    assert len({r["mask"] for r in results}) == 2 and all(Path(r["mask"]).is_file() for r in results)
+
+
+def test_an_unreadable_input_costs_the_others_nothing(tmp_path: Path) -> None:
+    task = build_task(
+        {"name": "segmentation", "arch": "FPN"}, backbone={"name": "resnet18", "pretrained": False}, **OPTIMIZATION,
+        data_facts={"num_classes": 2, "class_names": ["bg", "a"], "in_channels": 3, "ignore_index": 255,
+                    "normalize": NORMALIZE},
+    )  # fmt: skip
+    good = write_images(tmp_path, [(32, 32), (32, 32)])
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(Path(good[0]).read_bytes()[:40])
+    data = {"name": "masks", "root": str(tmp_path), "batch_size": 2, "normalize": NORMALIZE}
+    results = predict("segmentation", task, [good[0], str(broken), good[1]], tmp_path / "masks", data)
+    assert [r["input"] for r in results] == [good[0], str(broken), good[1]]
+    assert "mask" in results[0] and "mask" in results[2] and "broken.png" in results[1]["error"]
+    with pytest.raises(CnnlabError, match="broken.png"):
+        predict("segmentation", task, [good[0], str(broken)], tmp_path / "masks", data, on_bad_input="fail")

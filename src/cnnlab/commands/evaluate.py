@@ -20,6 +20,7 @@ def main(args: list[str]) -> int:
     import pytorch_lightning as pl
 
     from cnnlab.data import build_data
+    from cnnlab.data.relabel import align_classes
     from cnnlab.preflight import check_choices
     from cnnlab.resume import with_overrides
     from cnnlab.tasks import restore_task
@@ -35,6 +36,8 @@ def main(args: list[str]) -> int:
     data = build_data(config["data"])
     if hasattr(data, "use_vocabulary"):  # text: encode with the model's vocabulary, not one built anew
         data.use_vocabulary(task.vocabulary)
+    data.setup()
+    align_classes(data, task.class_names)  # the data's labels in the model's order, by class name
     with tracked_run(
         tracking_uri=client.tracking_uri,
         experiment=config["tracking"]["experiment"],

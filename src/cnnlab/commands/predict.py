@@ -18,6 +18,9 @@ def main(args: list[str]) -> int:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or sentences / text files")
     parser.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")
     parser.add_argument("--out-dir", default="outputs/predictions", help="where masks are written")
+    parser.add_argument("--on-bad-input", choices=("skip", "fail"), default="skip",
+                        help="an unreadable input: report it and predict the rest (skip, exit 1), or stop (fail)")
+    parser.add_argument("--encoding", default="utf-8", help="of text files given as inputs (default: utf-8)")
     add_tracking_uri_option(parser)
     options = parser.parse_args(args)
 
@@ -28,11 +31,16 @@ def main(args: list[str]) -> int:
     source = load_source_run(client_for(options.tracking_uri), options.run_id)
     name = source.config["task"]["name"]
     task = restore_task(name, source.checkpoint("best"))
-    results = predict(name, task, options.inputs, Path(options.out_dir))
-    lines = "".join(json.dumps(result) + "\n" for result in results)
+    results = predict(name, task, options.inputs, Path(options.out_dir), source.config["data"],
+                      on_bad_input=options.on_bad_input, encoding=options.encoding)  # fmt: skip
+    good = [result for result in results if "error" not in result]
+    lines = "".join(json.dumps(result) + "\n" for result in good)
     if options.output:
-        Path(options.output).write_text(lines)
-        print(f"wrote {len(results)} predictions to {options.output}")
+        Path(options.output).write_text(lines, encoding="utf-8")
+        print(f"wrote {len(good)} predictions to {options.output}")
     else:
         sys.stdout.write(lines)
-    return 0
+    for result in results:
+        if "error" in result:
+            print(f"cnnlab: error: {result['error']}", file=sys.stderr)
+    return 1 if len(good) < len(results) else 0

@@ -61,16 +61,28 @@ class TextCNN(nn.Module):
         self.fc = nn.Linear(maps * len(self.windows), num_classes)
 
     def forward(self, ids: Tensor) -> Tensor:
+        """ids: (batch, time), sentences right-padded with pad_index to the longest in the batch."""
         # Kim pads every sentence with (widest window - 1) <pad>s on both sides: each word is seen in every
         # position of every filter, and one-word sentences still fit (no length-dependent branch to export).
         margin = max(self.windows) - 1
+        lengths = (ids != self.pad_index).sum(dim=1, keepdim=True)
         ids = F.pad(ids, (margin, margin), value=self.pad_index)
         embedded = self.embedding(ids)
         if self.static_embedding is not None:
             embedded = torch.cat([self.static_embedding(ids), embedded], dim=-1)
         embedded = embedded.transpose(1, 2)  # (batch, channels, time) for Conv1d
-        pooled = [F.relu(conv(embedded)).amax(dim=2) for conv in self.convs]
+        pooled = [self._max_over_own_windows(conv(embedded), lengths + 2 * margin - width + 1)
+                  for conv, width in zip(self.convs, self.windows, strict=True)]  # fmt: skip
         return self.fc(self.dropout(torch.cat(pooled, dim=1)))
+
+    @staticmethod
+    def _max_over_own_windows(features: Tensor, windows: Tensor) -> Tensor:
+        """Max over time of ReLU(features), over each sentence's own windows only: the extra <pad>s that make a
+        batch rectangular must not change a sentence's answer (a sentence scores the same alone or in any batch,
+        as in Kim's code, which pads every sentence to one fixed length). ReLU is >= 0, so masked windows are 0."""
+        positions = torch.arange(features.shape[2], device=features.device)
+        own = (positions[None, :] < windows).unsqueeze(1)
+        return (F.relu(features) * own).amax(dim=2)
 
     @torch.no_grad()
     def constrain_norms(self) -> None:

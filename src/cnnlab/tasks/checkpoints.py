@@ -12,6 +12,18 @@ import torch
 from cnnlab.errors import CnnlabError
 
 TASK_KEY = "cnnlab_task"  # the name of the task that wrote a checkpoint, stored by BaseTask.on_save_checkpoint
+RUN_KEY = "cnnlab_run_id"  # the MLflow run whose training wrote it, stored by cnnlab.callbacks.StampRunId
+
+
+def checkpoint_run_id(path: str | Path) -> str | None:
+    """The run id stamped in a checkpoint (None for one written before stamping, or one that cannot be read).
+
+    Memory-mapped: only the small dictionary is read, not the weights.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True).get(RUN_KEY)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError):
+        return None
 
 
 def read_checkpoint(path: str | Path, setting: str = "init_from") -> dict[str, Any]:

@@ -13,7 +13,7 @@ from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models import build_classifier
 from cnnlab.plots.confusion import confusion_matrix_figure
-from cnnlab.tasks.base import BaseTask
+from cnnlab.tasks.base import BaseTask, class_key_table, metric_key_names
 
 HEADS = ("multiclass", "binary", "multilabel")
 
@@ -80,7 +80,7 @@ class ClassificationTask(BaseTask):
         logits = self(images)
         loss = self.loss(logits, labels)
         targets = self._bce_targets(labels, logits).int() if self.head == "multilabel" else labels
-        self.log_dict(self.stage_metrics(stage)(logits.detach(), targets), on_step=False, on_epoch=True, sync_dist=True)
+        self.update_metrics(stage, logits.detach(), targets)
         return loss, logits, targets
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -110,10 +110,15 @@ class ClassificationTask(BaseTask):
 
 
 def report_confusion(task: BaseTask, confusion: ConfusionMatrix, class_names: Sequence[str]) -> None:
-    """Logs test/acc_per_class/<name> (the row-normalised diagonal) and queues the confusion matrix figure."""
+    """Logs test/acc_per_class/<name> (the row-normalised diagonal) for every class the test split holds (a class
+    without test samples has no accuracy, not 0) and queues the confusion matrix figure."""
     matrix = confusion.compute().cpu()
     confusion.reset()
-    per_class = matrix.diag() / matrix.sum(dim=1).clamp(min=1)
-    for name, accuracy in zip(class_names, per_class.tolist(), strict=True):
-        task.log(f"test/acc_per_class/{name}", accuracy)
+    support = matrix.sum(dim=1)
+    keys = metric_key_names(class_names)
+    for key, correct, count in zip(keys, matrix.diag().tolist(), support.tolist(), strict=True):
+        if count > 0:
+            task.log(f"test/acc_per_class/{key}", correct / count)
+    if keys != list(class_names):
+        task.add_text("classes.tsv", class_key_table(class_names))
     task.add_figure("confusion_matrix.png", confusion_matrix_figure(matrix.numpy(), list(class_names)))

@@ -11,7 +11,7 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from cnnlab.models.detection import PaddedDetections, build_detector, without_background
 from cnnlab.plots.boxes import detection_overlay_figure
-from cnnlab.tasks.base import BaseTask
+from cnnlab.tasks.base import BaseTask, class_key_table, metric_key_names
 
 Batch = tuple[list[Tensor], list[dict[str, Any]]]
 
@@ -90,9 +90,13 @@ class DetectionTask(BaseTask):
         prefix = "segm_" if self.with_masks else ""
         per_class = result.get(f"{prefix}map_per_class", result.get("map_per_class"))
         classes = result.get("classes")
+        keys = metric_key_names(self.class_names)
         if per_class is not None and classes is not None and per_class.ndim == 1:
             for label, ap in zip(classes.tolist(), per_class.tolist(), strict=True):
-                self.log(f"test/ap_per_class/{self.class_names[label - 1]}", ap)
+                if ap >= 0:  # torchmetrics reports -1 for a class without ground truth in the split
+                    self.log(f"test/ap_per_class/{keys[label - 1]}", ap)
+        if keys != self.class_names:
+            self.add_text("classes.tsv", class_key_table(self.class_names))
         self.test_map.reset()
 
     def _evaluate(self, batch: Batch, metric: MeanAveragePrecision) -> list[dict[str, Tensor]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from torchmetrics import Accuracy, F1Score, JaccardIndex, MetricCollection
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models.segmentation import build_segmenter
 from cnnlab.plots.overlay import segmentation_overlay_figure
-from cnnlab.tasks.base import BaseTask
+from cnnlab.tasks.base import BaseTask, class_key_table, metric_key_names
 
 MODES = ("multiclass", "binary")
 
@@ -89,7 +90,8 @@ class SegmentationTask(BaseTask):
                 }
             )  # fmt: skip
         )
-        self.test_iou_per_class = JaccardIndex(average="none", **size)
+        # NaN for a class neither in the masks nor predicted: it has no IoU, and is not logged
+        self.test_iou_per_class = JaccardIndex(average="none", zero_division=float("nan"), **size)
 
     def forward(self, images: Tensor) -> Tensor:
         return self.net(images)
@@ -106,7 +108,7 @@ class SegmentationTask(BaseTask):
         logits = self(images)
         loss = self.loss(logits, masks)
         predictions = self.predict_classes(logits.detach())
-        self.log_dict(self.stage_metrics(stage)(predictions, masks), on_step=False, on_epoch=True, sync_dist=True)
+        self.update_metrics(stage, predictions, masks)
         return loss, predictions
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -130,8 +132,12 @@ class SegmentationTask(BaseTask):
             self.add_figure("overlays/test_best.png", self._overlay(batch, predictions, "test, best checkpoint"))
 
     def on_test_epoch_end(self) -> None:
-        for name, iou in zip(self.class_names, self.test_iou_per_class.compute().tolist(), strict=True):
-            self.log(f"test/iou_per_class/{name}", iou)
+        keys = metric_key_names(self.class_names)
+        for key, iou in zip(keys, self.test_iou_per_class.compute().tolist(), strict=True):
+            if not math.isnan(iou):
+                self.log(f"test/iou_per_class/{key}", iou)
+        if keys != self.class_names:
+            self.add_text("classes.tsv", class_key_table(self.class_names))
         self.test_iou_per_class.reset()
 
     def _overlay_due(self) -> bool:

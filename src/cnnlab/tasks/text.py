@@ -67,7 +67,7 @@ class TextClassificationTask(BaseTask):
         ids, labels = batch
         logits = self(ids)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
-        self.log_dict(self.stage_metrics(stage)(logits.detach(), labels), on_step=False, on_epoch=True, sync_dist=True)
+        self.update_metrics(stage, logits.detach(), labels)
         return loss, logits
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:

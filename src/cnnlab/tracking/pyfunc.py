@@ -19,6 +19,7 @@ class CnnlabPredictor(mlflow.pyfunc.PythonModel):
 
         config = yaml.safe_load(Path(context.artifacts["config"]).read_text())
         self.task_name = config["task"]["name"]
+        self.data_settings = config["data"]
         self.task = restore_task(self.task_name, context.artifacts["checkpoint"])
 
     def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -27,4 +28,4 @@ class CnnlabPredictor(mlflow.pyfunc.PythonModel):
 
         inputs = model_input.iloc[:, 0].tolist() if hasattr(model_input, "iloc") else list(model_input)
         out_dir = Path((params or {}).get("out_dir") or tempfile.mkdtemp(prefix="cnnlab-predict-"))
-        return predict(self.task_name, self.task, [str(item) for item in inputs], out_dir)
+        return predict(self.task_name, self.task, [str(item) for item in inputs], out_dir, self.data_settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from cnnlab.errors import CnnlabError
-from cnnlab.tracking.run import SWEEP_PARENT_TAG
+from cnnlab.run_folder import is_held
+from cnnlab.tasks.checkpoints import checkpoint_run_id
+from cnnlab.tracking.run import ERROR_TAG, SWEEP_PARENT_TAG
+
+log = logging.getLogger(__name__)
+RUN_DIR_TAG = "cnnlab.run_dir"  # the run's folder, set when the run is created (before its config is logged)
 
 
 @dataclass
@@ -27,16 +33,22 @@ class SourceRun:
         return self.run.info.run_id
 
     def checkpoint(self, which: str = "best") -> Path:
-        """The run's `which` checkpoint (best | last): its local file if still there, else its logged artifact."""
+        """The run's `which` checkpoint (best | last): its local file when the run id stamped in it says it is this
+        run's, else its logged artifact. A file of another run (a reused run folder) is never used."""
         local = Path(self.config["run_dir"]) / "checkpoints" / f"{which}.ckpt"
-        if local.is_file():
+        stamp = checkpoint_run_id(local) if local.is_file() else None
+        if stamp == self.run_id:
             return local
         try:
             folder = tempfile.mkdtemp(prefix="cnnlab-ckpt-")
             return Path(self.client.download_artifacts(self.run_id, f"checkpoints/{which}.ckpt", folder))
         except (MlflowException, OSError) as err:
+            if local.is_file() and stamp is None:  # written before checkpoints carried their run id
+                log.warning("%s carries no run id; using it as run %s's %s checkpoint", local, self.run_id, which)
+                return local
+            found = f"{local} belongs to run {stamp}" if stamp else f"not at {local}"
             raise CnnlabError(
-                f"run {self.run_id} has no {which} checkpoint: not at {local} and not logged as an artifact "
+                f"run {self.run_id} has no {which} checkpoint: {found}, and none was logged as an artifact "
                 "(tracking.log_checkpoint=true logs it)"
             ) from err
 
@@ -46,12 +58,39 @@ def load_source_run(client: MlflowClient, run_id: str) -> SourceRun:
     run = _latest_run(client) if run_id == "last" else _get_run(client, run_id)
     try:
         folder = tempfile.mkdtemp(prefix="cnnlab-config-")
-        config = yaml.safe_load(Path(client.download_artifacts(run.info.run_id, "config.yaml", folder)).read_text())
+        text = Path(client.download_artifacts(run.info.run_id, "config.yaml", folder)).read_text(encoding="utf-8")
     except (MlflowException, OSError) as err:
+        raise CnnlabError(_no_config(client, run)) from err
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        config = None
+        problem = " ".join(str(err).split())[:200]
+    else:
+        usable = isinstance(config, dict) and {"task", "data", "run_dir"} <= set(config)
+        problem = "" if usable else "not a cnnlab config"
+    if problem:
         raise CnnlabError(
-            f"run {run.info.run_id} has no config.yaml artifact: it was not made by cnnlab train"
-        ) from err
+            f"run {run.info.run_id}: its config.yaml artifact cannot be used ({problem}); it was changed after the "
+            "run, or not written by cnnlab train"
+        )
     return SourceRun(client, run, config)
+
+
+def _no_config(client: MlflowClient, run: Run) -> str:
+    """Why a run has no config.yaml: made by another tool, or stopped between its creation and its first records
+    (a stale RUNNING run of that kind is marked FAILED, so it does not look alive forever)."""
+    run_id, tags = run.info.run_id, run.data.tags
+    if "cnnlab.command" not in tags:
+        return f"run {run_id} has no config.yaml artifact: it was not made by cnnlab train"
+    folder = tags.get(RUN_DIR_TAG)
+    if run.info.status == "RUNNING" and folder and not is_held(Path(folder)):
+        client.set_tag(run_id, ERROR_TAG, "interrupted before it started: no config was logged")
+        client.set_terminated(run_id, "FAILED")
+    return (
+        f"run {run_id} was interrupted before it started (no config.yaml was logged), so there is nothing to "
+        "resume, evaluate or predict with; train it again"
+    )
 
 
 def _get_run(client: MlflowClient, run_id: str) -> Run:

@@ -1,0 +1,128 @@
+"""`cnnlab predict` on the files of a run's test split gives what the test step computes on the same images:
+one pre-processing, owned by the data, for evaluation and prediction (detection once fed un-normalised pixels)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+from omegaconf import open_dict
+from PIL import Image
+
+from cnnlab.commands import predict
+from cnnlab.config import CONFIG_DIR, CONFIG_NAME
+from cnnlab.data import build_data
+from cnnlab.tasks import restore_task
+from tests.conftest import FAST
+
+SMALL_SHAPES = ["data.num_train=16", "data.num_val=8", "data.num_test=8", "data.batch_size=4"]
+RECIPES = {
+    "classification": ["task=classification"],
+    "segmentation": ["task=segmentation", *SMALL_SHAPES],
+    "detection": ["task=detection", *SMALL_SHAPES, "task.score_thresh=0.0"],
+    "text": ["task=text", "backbone.embedding_dim=8", "backbone.maps=4"],
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """task name -> (run id, its config, store): one short real training per task, shared by this module."""
+    from cnnlab.train import train
+
+    root = tmp_path_factory.mktemp("parity")
+    store = f"sqlite:///{root / 'mlflow.db'}"
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", store)
+        for name, overrides in RECIPES.items():
+            with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+                cfg = compose(CONFIG_NAME, overrides=[*overrides, *FAST, "tracking.log_model=false"])
+            with open_dict(cfg):
+                cfg.run_dir = str(root / name)
+                cfg.tracking.artifact_root = str(root / "artifacts")
+                cfg.data.root = str(root / "datasets" / name) if "root" in cfg.data else None
+                if cfg.data.root is None:
+                    del cfg.data.root
+            train(cfg)
+            client = MlflowClient(store)
+            (run,) = client.search_runs([client.get_experiment_by_name(cfg.task.name).experiment_id])
+            runs[name] = (run.info.run_id, run)
+    return store, runs
+
+
+def source(store: str, run) -> tuple:
+    from cnnlab.tracking.source import load_source_run
+
+    loaded = load_source_run(MlflowClient(store), run.info.run_id)
+    task = restore_task(loaded.config["task"]["name"], loaded.checkpoint("best")).eval()
+    data = build_data(loaded.config["data"])
+    data.setup()
+    return loaded, task, data
+
+
+def predicted(store: str, run_id: str, inputs: list[str], tmp_path: Path, monkeypatch) -> list[dict]:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    output = tmp_path / "predictions.jsonl"
+    assert predict.main([run_id, *inputs, "--output", str(output), "--out-dir", str(tmp_path / "masks")]) == 0
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def test_classification(trained, tmp_path: Path, monkeypatch) -> None:
+    store, runs = trained
+    run_id, run = runs["classification"]
+    _, task, data = source(store, run)
+    files = []
+    for i, image in enumerate(data.splits.test.images):  # the test split's own pixels, as files
+        files.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image[..., 0]).save(files[-1])
+    with torch.no_grad():
+        expected = torch.cat([task.predict_step(batch, 0) for batch in data.test_dataloader()])
+    results = predicted(store, run_id, files, tmp_path, monkeypatch)
+    got = torch.tensor([list(r["probabilities"].values()) for r in results])
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_text(trained, tmp_path: Path, monkeypatch) -> None:
+    store, runs = trained
+    run_id, run = runs["text"]
+    _, task, data = source(store, run)
+    sentences = [s.text for s in data.splits.test.sentences][:40]
+    with torch.no_grad():
+        expected = torch.cat([task.predict_step(batch, 0) for batch in data.test_dataloader()])[: len(sentences)]
+    results = predicted(store, run_id, sentences, tmp_path, monkeypatch)
+    got = torch.tensor([list(r["probabilities"].values()) for r in results])
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_segmentation(trained, tmp_path: Path, monkeypatch) -> None:
+    store, runs = trained
+    run_id, run = runs["segmentation"]
+    _, task, data = source(store, run)
+    files = [str(image) for image, _ in data.splits.test.items]
+    with torch.no_grad():
+        expected = torch.cat([task.predict_step(batch, 0) for batch in data.test_dataloader()])
+    results = predicted(store, run_id, files, tmp_path, monkeypatch)
+    for result, mask in zip(results, expected, strict=True):
+        assert np.array_equal(np.asarray(Image.open(result["mask"])), mask.numpy())
+
+
+def test_detection(trained, tmp_path: Path, monkeypatch) -> None:
+    store, runs = trained
+    run_id, run = runs["detection"]
+    _, task, data = source(store, run)
+    test = data.splits.test
+    files = [str(test.images / test.coco.imgs[i]["file_name"]) for i in test.image_ids]
+    with torch.no_grad():
+        expected = [found for batch in data.test_dataloader() for found in task.predict_step(batch, 0)]
+    results = predicted(store, run_id, files, tmp_path, monkeypatch)
+    assert any(r["detections"] for r in results), "an untrained-looking detector: nothing to compare"
+    for result, found in zip(results, expected, strict=True):
+        boxes = torch.tensor([d["box"] for d in result["detections"]]).reshape(-1, 4)
+        scores = torch.tensor([d["score"] for d in result["detections"]])
+        assert boxes.shape == found["boxes"].shape
+        assert torch.allclose(boxes, found["boxes"], atol=1e-3) and torch.allclose(scores, found["scores"], atol=1e-4)
