@@ -15,7 +15,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from cnnlab.errors import CnnlabError, user_message
+from cnnlab.errors import CnnlabError, as_user_error, user_message
 from cnnlab.signals import stop_on_sigterm
 from cnnlab.tracking.provenance import COMMAND_ENV
 
@@ -59,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnlab: interrupted; the run is marked KILLED (resume it with resume=RUN_ID)", file=sys.stderr)
         return 130
-    except CnnlabError as err:
-        if debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
+    except (CnnlabError, OSError) as err:
+        error = as_user_error(err)
+        if error is None or debug or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"cnnlab: error: {user_message(err)}", file=sys.stderr)
+        print(f"cnnlab: error: {user_message(error)}", file=sys.stderr)
         return 1
 
 

@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnlab.errors import CnnlabError, user_message
+from cnnlab.errors import CnnlabError, as_user_error, user_message
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +119,16 @@ def hydra_train_app(cfg: DictConfig) -> float | None:
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train(cfg)
-    except CnnlabError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"cnnlab: error: {user_message(err)}", file=sys.stderr)
-        if in_sweep:
-            return math.nan
-        raise SystemExit(1) from None
-    except Exception:
-        if not in_sweep:
-            raise
+    except Exception as err:
+        error = as_user_error(err)
+        if error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if not in_sweep:
+                raise
+        else:
+            print(f"cnnlab: error: {user_message(error)}", file=sys.stderr)
+            if in_sweep:
+                return math.nan
+            raise SystemExit(1) from None
         log.exception("job %s failed; the sweep goes on", HydraConfig.get().job.num)
         return math.nan
     return metrics[cfg.task.monitor]

@@ -1,4 +1,6 @@
-"""The one exception type for mistakes a user can fix."""
+"""The one exception type for mistakes a user can fix, and the faults of the machine that are told the same way."""
+
+import errno
 
 
 class CnnlabError(Exception):
@@ -26,3 +28,16 @@ def user_message(err: CnnlabError) -> str:
     if "Original Traceback" in text and marker in text:
         text = text.rsplit(marker, 1)[1]
     return " ".join(text.split())
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def as_user_error(err: BaseException) -> CnnlabError | None:
+    """A CnnlabError for faults of the machine a user fixes, not the code (a full disk), else None."""
+    if isinstance(err, CnnlabError):
+        return err
+    if isinstance(err, OSError) and err.errno in DISK_FULL:
+        where = f" writing {err.filename}" if err.filename else ""
+        return CnnlabError(f"the disk is full{where}; free space there or set run_dir=FOLDER on another disk")
+    return None

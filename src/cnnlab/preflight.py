@@ -17,6 +17,7 @@ from cnnlab.registry import check_settings, check_value, keyword_hints
 from cnnlab.setting_types import PositiveInt
 from cnnlab.tasks import TASKS
 from cnnlab.tasks.optimization import check_optimization
+from cnnlab.tracking.store import check_store, resolve_tracking_uri
 
 # trainer.* keys that are cnnlab's, not Lightning Trainer arguments: they change the network and its inputs.
 SPEED_OPTIONS = ("channels_last", "compile")
@@ -43,6 +44,7 @@ def check_choices(config: dict[str, Any]) -> None:
     check_data(config["data"], task)
     check_optimization(config["optimizer"], config["scheduler"])
     check_trainer(config["trainer"])
+    check_store(resolve_tracking_uri(config["tracking"]["uri"]))
     check_experiment_fits_data()
     check_writable(Path(config["run_dir"]))
     if config.get("init_from") and not Path(config["init_from"]).is_file():

@@ -163,10 +163,13 @@ def fit_and_test(
     # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
     metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
     run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
-    if tracking["log_model"] and trainer.is_global_zero:
+    if run.offline and (tracking["log_model"] or tracking.get("register_as")):
+        print("cnnlab: the model is not logged or registered while the tracking server is away; its checkpoints "
+              f"are in {config['run_dir']}/checkpoints")  # fmt: skip
+    elif tracking["log_model"] and trainer.is_global_zero:
         example = task.serving_example(next(iter(data.test_dataloader())))
         log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
-    if tracking.get("register_as") and trainer.is_global_zero:
+    if tracking.get("register_as") and trainer.is_global_zero and not run.offline:
         version = register_predictor(run, best, config, tracking["register_as"])
         print(f"registered as models:/{tracking['register_as']}/{version}")
     report(metrics, run)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import CNNLAB, cnnlab, free_port, start_mlflow_server, stop_mlflow_server
+from tests.conftest import CNNLAB, FAST, cnnlab, free_port, start_mlflow_server, stop_mlflow_server
 
 EPOCHS = 8
 JOB = [f"trainer.max_epochs={EPOCHS}", "+trainer.limit_train_batches=6", "trainer.enable_progress_bar=false",
@@ -92,4 +92,29 @@ def test_a_server_that_never_comes_back_gets_the_run_by_upload(tmp_path: Path) -
         assert again.returncode == 0 and "sent 0 records" in again.stdout  # nothing is sent twice
     finally:
         training.kill()
+        stop_mlflow_server(server)
+
+
+def test_a_server_away_at_the_start_gets_an_offline_run_created_by_upload(tmp_path: Path, monkeypatch, capfd) -> None:
+    from cnnlab.cli import main
+
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"  # nothing listens yet
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = time.monotonic()
+    status = main(["train", *FAST, "tracking.log_model=false", f"run_dir={tmp_path / 'run'}",
+                   f"hydra.run.dir={tmp_path / 'run'}"])  # fmt: skip
+    stderr = capfd.readouterr().err
+    assert status == 0 and "training offline" in stderr and "cnnlab upload" in stderr, stderr[-3000:]
+    assert time.monotonic() - started < 120  # a probe of seconds, not MLflow's minutes of retries
+
+    server = start_mlflow_server(tmp_path, port)
+    try:
+        upload = cnnlab("upload", str(tmp_path / "run"), cwd=tmp_path, store=uri)
+        assert upload.returncode == 0, upload.stderr[-3000:]
+        client, run = the_run(uri)
+        assert run.info.status == "FINISHED" and run.data.params["optimizer.name"] == "adam"
+        assert "test/acc" in run.data.metrics and "val/acc" in run.data.metrics
+        assert "config.yaml" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    finally:
         stop_mlflow_server(server)

@@ -4,6 +4,7 @@ stops the run (fail, the default) or is skipped and recorded (skip), so the run 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from torch.utils.data import Dataset
@@ -23,6 +24,7 @@ class BadSamples:
             raise CnnlabError(f"data.on_bad_sample={policy} is not valid; use one of: {', '.join(POLICIES)}")
         self.policy = policy
         self.record_file: Path | None = None  # set per run; without one, skips are only logged
+        self._seen: set[str] = set()
 
     def handle(self, error: CnnlabError) -> None:
         """Raises `error` under fail (pointing at the switch); under skip records it and returns."""
@@ -31,16 +33,25 @@ class BadSamples:
         self.record(str(error))
 
     def record(self, reason: str) -> None:
-        log.warning("skipped: %s", reason)
+        line = " ".join(reason.split())
+        if line in self._seen:  # the same sample again (next epoch): recorded and logged once per process
+            return
+        self._seen.add(line)
+        log.warning("skipped: %s", line)
         if self.record_file is not None:
             with open(self.record_file, "a", encoding="utf-8") as out:  # appends of one short line do not interleave
-                out.write(" ".join(reason.split()) + "\n")
+                out.write(line + "\n")
 
     def recorded(self) -> list[str]:
-        """The distinct skips recorded so far (a sample skipped in every epoch counts once)."""
+        """The distinct skips recorded so far (a sample skipped in every epoch, by several workers, or again after a
+        resume counts once); the file is rewritten with each once."""
         if self.record_file is None or not self.record_file.is_file():
             return []
-        return sorted(set(self.record_file.read_text(encoding="utf-8").splitlines()))
+        distinct = sorted(set(self.record_file.read_text(encoding="utf-8").splitlines()))
+        staging = self.record_file.with_suffix(".tmp")
+        staging.write_text("".join(f"{line}\n" for line in distinct), encoding="utf-8")
+        os.replace(staging, self.record_file)
+        return distinct
 
 
 class SkippingDataset(Dataset):

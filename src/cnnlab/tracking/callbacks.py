@@ -24,6 +24,7 @@ class MlflowArtifacts(pl.Callback):
     def __init__(self, run: TrackedRun, *, log_checkpoint: bool = True) -> None:
         self.run = run
         self.log_checkpoint = log_checkpoint
+        self.skipped_reported = 0
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
@@ -43,7 +44,8 @@ class MlflowArtifacts(pl.Callback):
         """data.on_bad_sample=skip: how many samples were skipped (metric data/skipped_samples) and why."""
         bad_samples = getattr(trainer.datamodule, "bad_samples", None)
         skipped = bad_samples.recorded() if bad_samples is not None else []
-        if skipped and trainer.is_global_zero:
+        if skipped and trainer.is_global_zero and len(skipped) != self.skipped_reported:
+            self.skipped_reported = len(skipped)  # after fit and after test: said once, unless test found more
             self.run.log_metrics({"data/skipped_samples": len(skipped)})
             self.run.log_text("\n".join(skipped) + "\n", "bad_samples.txt")
             log.warning("skipped %d bad sample(s); the list is the run's bad_samples.txt artifact", len(skipped))

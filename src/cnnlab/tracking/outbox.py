@@ -1,7 +1,10 @@
 """Tracking-server outages. MLflow's HTTP client retries a failed request itself (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
 default 7, exponential backoff: about 4 minutes), which carries a run over a server restart. When it gives up, the
 run goes on offline: every record it would have sent (metrics, tags, artifacts, the final status) is appended to
-RUN_DIR/mlflow-outbox/, sent at the end of the run if the server is back, else by `cnnlab upload RUN_DIR`."""
+RUN_DIR/mlflow-outbox/, sent at the end of the run if the server is back, else by `cnnlab upload RUN_DIR`.
+
+A run whose server cannot be reached when it starts is created offline: its first records create it (experiment,
+name, tags, params) under a placeholder id, which the upload maps to the id the server gives it."""
 
 from __future__ import annotations
 
@@ -12,13 +15,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 OUTBOX = "mlflow-outbox"
 RECORDS = "records.jsonl"
 SENT = "sent"  # how many records have reached the server, so a second upload never repeats one
 SERVER = "tracking_uri"  # where the records belong
+RUN_IDS = "run_ids.json"  # placeholder id of a run created offline -> the id the server gave it
+OFFLINE_PREFIX = "offline-"
+PARAMS_PER_CALL = 100  # MLflow's limit for one log_batch
 
 
 class Outbox:
@@ -64,13 +70,35 @@ class Outbox:
     def add_status(self, run_id: str, status: str) -> None:
         self._append({"op": "status", "run_id": run_id, "status": status})
 
+    def add_run(self, run_id: str, *, experiment: str, run_name: str, tags: Mapping[str, str]) -> None:
+        """A run created while the server was away, known until the upload by the placeholder `run_id`."""
+        self._append({"op": "create", "run_id": run_id, "experiment": experiment, "run_name": run_name,
+                      "tags": dict(tags)})  # fmt: skip
+
+    def add_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        self._append({"op": "params", "run_id": run_id, "params": dict(params)})
+
     def send(self, client: MlflowClient) -> int:
         """Sends the records not sent yet, in order; returns how many. Raises if the server is still away."""
         records, sent = self._records(), self._sent()
+        run_ids = self._run_ids()
         for index in range(sent, len(records)):
-            _send_one(client, records[index])
+            record = records[index]
+            if record["op"] == "create":
+                run_ids[record["run_id"]] = _create_run(client, record)
+                _write_atomically(self.folder / RUN_IDS, json.dumps(run_ids))
+            else:
+                _send_one(client, {**record, "run_id": run_ids.get(record["run_id"], record["run_id"])})
             (self.folder / SENT).write_text(str(index + 1))
         return len(records) - sent
+
+    def server_run_id(self, run_id: str) -> str:
+        """The id the server gave a run created offline (the id itself for any other run)."""
+        return self._run_ids().get(run_id, run_id)
+
+    def _run_ids(self) -> dict[str, str]:
+        path = self.folder / RUN_IDS
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     def _new_file(self, name: str) -> Path:
         kept = self.folder / "files" / str(len(self._records())) / name
@@ -100,8 +128,26 @@ def _folder(artifact_file: str) -> str | None:
     return None if parent == "." else parent
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    staging = path.with_suffix(".tmp")
+    staging.write_text(text)
+    os.replace(staging, path)
+
+
+def _create_run(client: MlflowClient, record: dict[str, Any]) -> str:
+    from cnnlab.tracking.store import ensure_experiment
+
+    experiment_id = ensure_experiment(client, record["experiment"], None)
+    return client.create_run(experiment_id, run_name=record["run_name"], tags=record["tags"]).info.run_id
+
+
 def _send_one(client: MlflowClient, record: dict[str, Any]) -> None:
     run_id = record["run_id"]
+    if record["op"] == "params":
+        params = [Param(key, value) for key, value in record["params"].items()]
+        for start in range(0, len(params), PARAMS_PER_CALL):
+            client.log_batch(run_id, params=params[start : start + PARAMS_PER_CALL])
+        return
     if record["op"] == "metrics":
         metrics = [Metric(key, value, timestamp, step) for key, value, timestamp, step in record["metrics"]]
         client.log_batch(run_id, metrics=metrics)

@@ -30,12 +30,17 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
-def log_params(client: MlflowClient, run_id: str, config: Mapping[str, Any]) -> None:
-    """Logs every config path, secrets masked; values over MLflow's length limit are cut (config.yaml holds them
-    whole)."""
+def config_params(config: Mapping[str, Any]) -> dict[str, str]:
+    """Every config path as a param, secrets masked; values over MLflow's length limit are cut (config.yaml holds
+    them whole)."""
     redact = Redactor()
     flat = {key: redact(value) for key, value in flatten_config(config).items()}
-    params = [Param(k, v if len(v) <= MAX_PARAM_VAL_LENGTH else v[: MAX_PARAM_VAL_LENGTH - 3] + "...")
-              for k, v in sorted(flat.items())]  # fmt: skip
+    cut = MAX_PARAM_VAL_LENGTH - 3
+    return {key: value if len(value) <= MAX_PARAM_VAL_LENGTH else value[:cut] + "..."
+            for key, value in sorted(flat.items())}
+
+
+def log_params(client: MlflowClient, run_id: str, config: Mapping[str, Any]) -> None:
+    params = [Param(key, value) for key, value in config_params(config).items()]
     for start in range(0, len(params), BATCH):
         client.log_batch(run_id, params=params[start : start + BATCH])

@@ -5,29 +5,30 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mlflow.utils.time import get_current_time_millis
-from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cnnlab.distributed import RUN_ENV, is_rank_zero
-from cnnlab.tracking.outbox import Outbox
-from cnnlab.tracking.params import log_params
+from cnnlab.tracking.offline import finish_offline, unreachable
+from cnnlab.tracking.outbox import OFFLINE_PREFIX, Outbox
+from cnnlab.tracking.params import config_params, log_params
 from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.secrets import Redactor, redact
-from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
+from cnnlab.tracking.store import ensure_experiment, is_remote, resolve_tracking_uri, server_problem
 
 log = logging.getLogger(__name__)
 ERROR_TAG = "cnnlab.error"
@@ -36,18 +37,27 @@ SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # on the parent run of a sweep (tracki
 MAX_TAG_LENGTH = 5000
 
 
-class RunLogger(MLFlowLogger):
-    """Lightning's MLflow logger, bound to a run whose params and final status `tracked_run` owns."""
+class RunLogger(Logger):
+    """Lightning's view of a TrackedRun: metrics go through it (and its outbox while the server is away); params
+    and the run's status are the TrackedRun's (the whole config is logged once, the status set once at the end)."""
 
-    def log_hyperparams(self, params: Any) -> None:
+    def __init__(self, tracked: TrackedRun) -> None:
+        super().__init__()
+        self.tracked = tracked
+
+    @property
+    def name(self) -> str:
+        return self.tracked.experiment_id
+
+    @property
+    def version(self) -> str:
+        return self.tracked.run_id
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         """No-op: the whole resolved config is logged once, by config path, when the run starts."""
-
-    def finalize(self, status: str = "success") -> None:
-        """No-op: Lightning would end the run after fit, before testing; `tracked_run` ends it once."""
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Through the TrackedRun, which keeps the points in its outbox while the tracking server is away."""
         self.tracked.log_metrics({k: v for k, v in metrics.items() if not isinstance(v, str)}, step or 0)
 
 
@@ -62,9 +72,7 @@ class TrackedRun:
     offline: bool = False
 
     def logger(self) -> RunLogger:
-        logger = RunLogger(tracking_uri=self.tracking_uri, run_id=self.run_id)
-        logger.tracked = self
-        return logger
+        return RunLogger(self)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         timestamp = get_current_time_millis()
@@ -165,20 +173,26 @@ def tracked_run(
         yield SilentRun(None, os.environ.get(RUN_ENV, ""), "", uri)
         return
     client = MlflowClient(uri)
+    outbox = Outbox.of_run_dir(run_dir, uri) if run_dir and is_remote(uri) else None
     if resume_run_id:
         tracked = reopen_run(client, resume_run_id, uri, resume_changes)
     else:
-        experiment_id = ensure_experiment(client, experiment, artifact_root)
         redact = Redactor()
         all_tags = {key: redact(str(value)) for key, value in resolve_tags({**provenance_tags(), **tags}).items()}
         if parent_run_id:  # the MLflow UI shows the run nested under its parent
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-        run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-        tracked = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
-    if run_dir and uri.startswith(("http://", "https://")):
-        tracked.outbox = Outbox.of_run_dir(run_dir, uri)
+        problem = server_problem(uri) if outbox is not None else None
+        if problem:
+            tracked = start_offline(client, outbox, experiment, run_name, all_tags, problem)
+        else:
+            experiment_id = ensure_experiment(client, experiment, artifact_root)
+            run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+            tracked = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
+    tracked.outbox = outbox
     try:
-        if not resume_run_id:
+        if tracked.offline and not resume_run_id:
+            outbox.add_params(tracked.run_id, config_params(config))
+        elif not resume_run_id:
             log_params(client, tracked.run_id, config)
         tracked.log_yaml(dict(config), "config.yaml")
         yield tracked
@@ -199,34 +213,18 @@ def tracked_run(
         finish_offline(tracked)
 
 
-def unreachable(err: BaseException) -> bool:
-    """Whether `err` says the tracking server could not be reached (after MLflow's own retries)."""
-    seen: BaseException | None = err
-    while seen is not None:
-        if isinstance(seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
-            return True
-        if "Max retries exceeded" in str(seen) or "Connection refused" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def finish_offline(run: TrackedRun) -> None:
-    """After a run that went offline: sends what it kept if the server is back, else says how to send it later."""
-    if run.outbox is None or run.outbox.pending() == 0:
-        return
-    try:
-        sent = run.outbox.send(run.client)
-        print(f"tracking server is back: sent {sent} records kept during the outage")
-    except Exception as err:
-        if not unreachable(err):
-            raise
-        print(
-            f"cnnlab: the tracking server {run.tracking_uri} is unreachable; run {run.run_id} finished locally and "
-            f"its last {run.outbox.pending()} records are kept in {run.outbox.folder}; send them with: "
-            f"cnnlab upload {run.outbox.folder.parent}",
-            file=sys.stderr,
-        )
+def start_offline(
+    client: MlflowClient, outbox: Outbox, experiment: str, run_name: str, tags: Mapping[str, str], problem: str
+) -> TrackedRun:
+    """A run created in the outbox, under a placeholder id, because its server cannot be reached now: training
+    goes on, and the run is created on the server when the records are sent (at the end, or by cnnlab upload)."""
+    run_id = f"{OFFLINE_PREFIX}{uuid.uuid4().hex}"
+    outbox.add_run(run_id, experiment=experiment, run_name=run_name, tags=tags)
+    log.warning("tracking server %s unreachable (%s); training offline as run %s, records kept in %s",
+                client.tracking_uri, problem, run_id, outbox.folder)  # fmt: skip
+    print(f"cnnlab: tracking server {client.tracking_uri} unreachable ({problem}); training offline, the run's "
+          f"records are kept in {outbox.folder}", file=sys.stderr)  # fmt: skip
+    return TrackedRun(client, run_id, "", client.tracking_uri, run_name, outbox=outbox, offline=True)
 
 
 def reopen_run(client: MlflowClient, run_id: str, uri: str, changes: Sequence[str]) -> TrackedRun:

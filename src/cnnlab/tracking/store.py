@@ -1,11 +1,24 @@
-"""Where runs go: the tracking URI (MLFLOW_TRACKING_URI wins over config) and experiments with a known artifact root."""
+"""Where runs go: the tracking URI (MLFLOW_TRACKING_URI wins over config), checked in one line before a run
+exists, and experiments with a known artifact root."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 from mlflow.tracking import MlflowClient
+
+from cnnlab.errors import CnnlabError
+
+DEFAULT_URI = "sqlite:///outputs/mlflow/mlflow.db"  # conf/tracking/mlflow.yaml's uri
+REMOTE_SCHEMES = ("http", "https")
+PROBE_SECONDS = 5  # a tracking server that does not answer /health within this is treated as unreachable
+
+
+def uri_source() -> str:
+    """The setting a user changes to pick another store."""
+    return "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "tracking.uri"
 
 
 def resolve_tracking_uri(configured: str) -> str:
@@ -13,9 +26,48 @@ def resolve_tracking_uri(configured: str) -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CnnlabError(
+                f"{uri_source()}={uri}: cannot create the folder {path.parent} ({err.strerror}); point it at a "
+                "folder you can write"
+            ) from err
         uri = f"sqlite:///{path.resolve()}"
     return uri
+
+
+def is_remote(uri: str) -> bool:
+    return urlparse(uri).scheme in REMOTE_SCHEMES
+
+
+def check_store(uri: str) -> None:
+    """Opens a local or database store once (creating it if new); a URI that cannot work is one line. Remote
+    servers are probed when a run starts (server_problem), where being away has a fallback."""
+    if is_remote(uri):
+        return
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as err:  # MLflow, SQLAlchemy and the registry each raise their own types
+        detail = " ".join(str(err).split())[:240]
+        raise CnnlabError(
+            f"{uri_source()}={uri} is not a usable MLflow store ({type(err).__name__}: {detail}); use e.g. "
+            "sqlite:///outputs/mlflow/mlflow.db or http://HOST:PORT"
+        ) from err
+
+
+def server_problem(uri: str, seconds: float = PROBE_SECONDS) -> str | None:
+    """Why the tracking server at `uri` cannot be used now (None when its /health answers), within `seconds`.
+
+    MLflow's client would retry for minutes before saying so.
+    """
+    import requests
+
+    try:
+        response = requests.get(f"{uri.rstrip('/')}/health", timeout=(seconds / 2, seconds / 2))
+    except requests.RequestException as err:
+        return " ".join(str(err).split())[:200]
+    return None if response.ok else f"/health answered HTTP {response.status_code}"
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
@@ -30,9 +82,10 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
     return client.create_experiment(name, artifact_location=location)
 
 
-DEFAULT_URI = "sqlite:///outputs/mlflow/mlflow.db"  # conf/tracking/mlflow.yaml's uri
-
-
 def tracking_client(uri: str | None = None) -> MlflowClient:
     """A client for `uri` when given, else for MLFLOW_TRACKING_URI, else for the local store under outputs/."""
-    return MlflowClient(uri or resolve_tracking_uri(DEFAULT_URI))
+    uri = uri or resolve_tracking_uri(DEFAULT_URI)
+    check_store(uri)
+    if is_remote(uri) and (problem := server_problem(uri)):
+        raise CnnlabError(f"cannot reach the tracking server {uri} ({problem}); start it, or check {uri_source()}")
+    return MlflowClient(uri)
