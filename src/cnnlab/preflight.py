@@ -38,6 +38,7 @@ class RunSettings:
 def check_choices(config: dict[str, Any]) -> None:
     """Fails on unknown names, bad values or a backbone the task cannot use, before any run is created."""
     check_run_settings(config)
+    check_experiment_fits_data()
     task = config["task"]["name"]
     check_task_settings(config["task"])
     check_backbone(config["backbone"], task)
@@ -45,7 +46,6 @@ def check_choices(config: dict[str, Any]) -> None:
     check_optimization(config["optimizer"], config["scheduler"])
     check_trainer(config["trainer"])
     check_store(resolve_tracking_uri(config["tracking"]["uri"]))
-    check_experiment_fits_data()
     check_writable(Path(config["run_dir"]))
     if config.get("init_from") and not Path(config["init_from"]).is_file():
         raise CnnlabError(

@@ -47,6 +47,12 @@ def check_data(settings: Mapping[str, Any], task: str) -> None:
         valid = ", ".join(datasets_for(task))
         raise CnnlabError(f"data={settings['name']} has no targets for task={task}; valid data for {task}: {valid}")
     check_settings(cls, dict(settings), "data")
+    held_out = settings.get("val_fraction", 0) + settings.get("test_fraction", 0)
+    if held_out >= 1:
+        raise CnnlabError(
+            f"data.val_fraction={settings.get('val_fraction')} and data.test_fraction={settings.get('test_fraction')} "
+            "leave nothing to train on; their sum must be below 1"
+        )
 
 
 def build_data(settings: Mapping[str, Any]) -> pl.LightningDataModule:

@@ -1,0 +1,111 @@
+"""The bad-settings corpus: a value of the wrong type or out of range, a typo in a key, a recipe used with data it
+was not written for, a tracking store that cannot work: each is one `cnnlab: error:` line naming the setting and
+the fix, before any run exists; a full disk mid-run is one line and a FAILED run."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from tests.test_bad_inputs import run_train
+
+
+def _file(path: Path, text: str = "hello\n") -> Path:
+    path.write_text(text)
+    return path
+
+
+# (id, overrides from tmp_path, environment from tmp_path, what the error line must contain)
+CASES = [
+    ("seed_not_a_number", lambda t: ["seed=abc"], {}, "seed=abc is not valid: should be a valid integer"),
+    ("lr_not_a_number", lambda t: ["optimizer.lr=abc"], {}, "optimizer.lr=abc is not valid: expected float"),
+    ("batch_size_not_a_number", lambda t: ["data.batch_size=abc"], {}, "data.batch_size=abc is not valid"),
+    ("batch_size_zero", lambda t: ["data.batch_size=0"], {}, "data.batch_size=0"),
+    ("unknown_precision", lambda t: ["trainer.precision=bf17"], {},
+     "trainer.precision=bf17 is not valid: expected one of"),
+    ("fraction_above_one", lambda t: ["data.val_fraction=1.5"], {},
+     "data.val_fraction=1.5 is not valid: should be less than 1"),
+    ("fractions_leave_nothing", lambda t: ["data.val_fraction=0.5", "data.test_fraction=0.5"], {},
+     "leave nothing to train on"),
+    ("trainer_key_typo", lambda t: ["trainer.max_epoch=3"], {}, "did you mean trainer.max_epochs"),
+    ("unknown_trainer_argument", lambda t: ["+trainer.max_epohcs=3"], {},
+     "trainer.max_epohcs is not a Trainer argument; did you mean trainer.max_epochs"),
+    ("no_conv_layers", lambda t: ["backbone.filters=[]"], {}, "backbone.filters=[] is not valid"),
+    ("dropout_above_one", lambda t: ["backbone.dropout=1.5"], {}, "backbone.dropout=1.5 is not valid"),
+    ("recipe_with_other_data", lambda t: ["experiment=trec_cnn_rand", "data=text_lines"], {},
+     "experiment=trec_cnn_rand is a recipe for data=text_prefixed"),
+    ("unknown_store_scheme", lambda t: [], lambda t: {"MLFLOW_TRACKING_URI": "foo://bar"},
+     "MLFLOW_TRACKING_URI=foo://bar is not a usable MLflow store"),
+    ("store_folder_is_a_file", lambda t: [], lambda t: {"MLFLOW_TRACKING_URI": f"sqlite:///{_file(t / 'f')}/x/m.db"},
+     "cannot create the folder"),
+    ("store_is_not_a_database", lambda t: [], lambda t: {"MLFLOW_TRACKING_URI": f"sqlite:///{_file(t / 'n.txt')}"},
+     "is not a usable MLflow store (DatabaseError"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("make", "environment", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_setting_is_one_line_before_any_run(make, environment, expected, tmp_path: Path, store: str, capfd,
+                                                 monkeypatch) -> None:  # fmt: skip
+    for name, value in (environment(tmp_path) if callable(environment) else environment).items():
+        monkeypatch.setenv(name, value)
+    status, stderr = run_train(tmp_path, capfd, *make(tmp_path))
+    errors = [line for line in stderr.splitlines() if line.startswith("cnnlab: error:")]
+    assert status not in (0, None) and len(errors) == 1, stderr[-3000:]
+    assert expected in errors[0], errors[0]
+    assert "Traceback" not in stderr
+    client = MlflowClient(store)
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+def test_a_full_disk_is_one_line_and_a_failed_run(tmp_path: Path, store: str, capfd, monkeypatch) -> None:
+    import lightning_fabric.plugins.io.torch_io as torch_io
+
+    def disk_full(checkpoint, path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(torch_io, "_atomic_save", disk_full)  # where Lightning writes checkpoints
+    status, stderr = run_train(tmp_path, capfd)
+    errors = [line for line in stderr.splitlines() if line.startswith("cnnlab: error:")]
+    assert status == 1 and len(errors) == 1 and "the disk is full writing" in errors[0], stderr[-3000:]
+    assert "Traceback" not in stderr
+    client = MlflowClient(store)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FAILED" and "No space left" in run.data.tags["cnnlab.error"]
+
+
+def test_class_names_mlflow_refuses_in_keys_train_through(tmp_path: Path, store: str, capfd) -> None:
+    root = tmp_path / "images"
+    for index, name in enumerate(["dog (small)", "bow_(weapon)", "cat"]):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((16, 16, 3), 60 * index, np.uint8)).save(root / name / f"{i}.png")
+    status, stderr = run_train(tmp_path, capfd, "data=imagefolder", f"data.root={root}", "data.image_size=16",
+                               "data.batch_size=4", "data.num_workers=0")  # fmt: skip
+    assert status == 0, stderr[-3000:]
+    client = MlflowClient(store)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FINISHED"
+    keys = [k for k in run.data.metrics if k.startswith("test/acc_per_class/")]
+    assert keys and all("(" not in k for k in keys)
+    table = Path(client.download_artifacts(run.info.run_id, "classes.tsv", str(tmp_path))).read_text()
+    assert "dog (small)\tdog _small_" in table
+
+
+def test_reproduce_of_a_run_whose_config_was_damaged_is_one_line(tmp_path: Path, store: str, capfd) -> None:
+    from cnnlab.cli import main
+
+    assert run_train(tmp_path, capfd)[0] == 0
+    client = MlflowClient(store)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    client.log_text(run.info.run_id, "task: [unclosed\n", "config.yaml")
+    capfd.readouterr()
+    assert main(["reproduce", run.info.run_id]) == 1
+    stderr = capfd.readouterr().err
+    assert "its config.yaml artifact cannot be used" in stderr and "Traceback" not in stderr
+    json.dumps(stderr)
