@@ -96,7 +96,7 @@ def test_unknown_group_option_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nonsense=1"], "Could not override 'nonsense'"),
+        (["nonsense=1"], "nonsense is not a setting here"),
         (["optimizer.lr=-0.5"], "optimizer.lr=-0.5 must be positive"),
         (["data=imagefolder"], "data.root must be set"),
         (["-m", "backbone=simple_cnn,resnet_9000"], "backbone=resnet_9000 is not an option"),

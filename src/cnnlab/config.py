@@ -87,7 +87,8 @@ def unknown_key_message(err: BaseException, overrides: list[str]) -> str | None:
     parent, _, leaf = key.rpartition(".")
     rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        node = OmegaConf.select(compose(CONFIG_NAME, overrides=rest), parent) if parent else None
+        config = compose(CONFIG_NAME, overrides=rest)
+    node = OmegaConf.select(config, parent) if parent else config
     keys = [f"{parent}.{k}" if parent else str(k) for k in (node.keys() if isinstance(node, DictConfig) else ())]
     close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
     suggestion = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(keys)}"

@@ -124,3 +124,104 @@ def test_class_names_are_required(tmp_path: Path) -> None:
     with pytest.raises(CnnlabError, match="data.class_names is not set and .*classes.txt does not exist"):
         build_data({**MASKS, "root": str(root)}).setup()
     assert build_data({**MASKS, "root": str(root), "class_names": ["a", "b", "c"]}).facts()["num_classes"] == 3
+
+
+def all_pairs(data) -> list[tuple[Path, Path]]:
+    return [pair for split in (data.splits.train, data.splits.val, data.splits.test) for pair in split.items]
+
+
+def test_hidden_files_and_links_in_mask_folders(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = write_pairs(tmp_path / "data")
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(root / "images" / ".hidden.png")  # no mask: not data
+    (root / "masks" / ".DS_Store").write_bytes(b"\0junk")
+    (root / "images" / "again.png").symlink_to("img0.png")  # the same image twice: used once
+    (root / "images" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "masks" / "img1.png").unlink()
+    (root / "masks" / "img1.png").symlink_to("img0.png")  # one mask may stand for several images
+    data = build_data({**MASKS, "root": str(root)})
+    data.setup()
+    assert sorted(image.name for image, _ in all_pairs(data)) == [f"img{i}.png" for i in range(8)]
+    assert "skipped 1 broken link(s)" in caplog.text and "gone.png" in caplog.text
+    assert "again.png (= " in caplog.text
+
+
+def test_16_bit_index_mask_keeps_its_values(tmp_path: Path) -> None:
+    indices = np.array([[0, 1, 2], [300, 2, 1]], np.uint16)
+    Image.fromarray(indices).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode == "I;16"
+    assert np.array_equal(read_mask(tmp_path / "deep.png"), indices)  # an index, not a brightness: never rescaled
+    root = write_pairs(tmp_path / "data", count=4)
+    for mask in (root / "masks").iterdir():
+        Image.fromarray(np.asarray(Image.open(mask)).astype(np.uint16)).save(mask)
+    data = build_data({**MASKS, "root": str(root), "val_fraction": 0.25, "test_fraction": 0.25})
+    data.setup()
+    _, mask = data.splits.train[0]
+    assert set(mask[:40, :40].unique().tolist()) == {0, 1, 2}
+
+
+def exif_turned(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # 6: shown turned 90 degrees clockwise
+    return exif
+
+
+def test_exif_rotated_image_meets_the_mask_drawn_on_it(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    stored = np.zeros((32, 64, 3), np.uint8)
+    stored[:, :32] = 250  # left half bright as stored: the top half as shown
+    shown = np.zeros((64, 32), np.uint8)
+    shown[:32] = 1  # drawn on the image as a viewer shows it
+    for i in range(4):
+        Image.fromarray(stored).save(root / "images" / f"{i}.jpg", exif=exif_turned(6), quality=95)
+        Image.fromarray(shown).save(root / "masks" / f"{i}.png")
+    (root / "classes.txt").write_text("dark\nbright\n")
+    data = build_data({**MASKS, "root": str(root)})
+    data.setup()
+    image, mask = data.splits.train[0]
+    assert image.shape == (3, 64, 32) and mask.shape == (64, 32)
+    assert image[:, mask == 1].mean() > 0.9 and image[:, mask == 0].mean() < 0.1
+
+
+def test_mask_with_exif_orientation_is_turned_and_keeps_indices(tmp_path: Path) -> None:
+    stored = np.array([[0, 1, 2, 3], [3, 3, 0, 0]], np.uint8)
+    Image.fromarray(stored, mode="L").save(tmp_path / "turned.png", exif=exif_turned(6))
+    assert np.array_equal(read_mask(tmp_path / "turned.png"), np.rot90(stored, k=-1))
+
+
+def test_missing_test_is_carved_with_a_warning_or_taken_from_val(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_pairs(tmp_path / "train", count=8)
+    write_pairs(tmp_path / "val", count=3)
+    (tmp_path / "classes.txt").write_text("background\nsquare\nbar\n")
+    data = build_data({**MASKS, "root": str(tmp_path)})
+    data.setup()
+    assert [len(data.splits.train), len(data.splits.val), len(data.splits.test)] == [6, 3, 2]
+    assert "data.root has no test/: carved 2 test image/mask pairs from train/ (train 6, val 3, test 2)" in caplog.text
+    data = build_data({**MASKS, "root": str(tmp_path), "test_from": "val"})
+    data.setup()
+    assert [len(data.splits.train), len(data.splits.val), len(data.splits.test)] == [6, 2, 3]
+    assert all(image.parent.parent.name == "val" for image, _ in data.splits.test.items)
+
+
+def test_awkward_names_and_uppercase_extensions(tmp_path: Path) -> None:
+    root = write_pairs(tmp_path / "my data (v2)", count=4)
+    for i, name in enumerate(["Photo (1)", "café ünï", "\ufeffbom", "a b c"]):
+        (root / "images" / f"img{i}.png").rename(root / "images" / f"{name}.PNG")
+        (root / "masks" / f"img{i}.png").rename(root / "masks" / f"{name}.PNG")
+    data = build_data({**MASKS, "root": str(root), "val_fraction": 0.25, "test_fraction": 0.25})
+    data.setup()
+    assert len(all_pairs(data)) == 4 and all(image.stem == mask.stem for image, mask in all_pairs(data))
+    assert data.splits.train[0][1].shape == (64, 64)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [("val_fraction", 1.0, "data.val_fraction=1.0 is not valid"), ("test_from", "both", "data.test_from=both"),
+     ("channels", 4, "data.channels=4 is not valid"), ("split_seed", -1, "data.split_seed=-1 is not valid")],
+)  # fmt: skip
+def test_settings_are_range_checked(tmp_path: Path, setting: str, value, expected: str) -> None:
+    with pytest.raises(CnnlabError, match=expected):
+        build_data({**MASKS, "root": str(tmp_path), setting: value})

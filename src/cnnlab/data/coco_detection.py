@@ -8,8 +8,6 @@ Boxes partly outside their image are clipped to it; a box with no area inside it
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -21,11 +19,11 @@ from torch.utils.data import Dataset
 
 from cnnlab.data.bad_samples import BadSamples
 from cnnlab.data.base import SplitDataModule, Splits
-from cnnlab.data.coco_semantic import load_coco
+from cnnlab.data.coco_schema import check_image_size, clipped_xyxy, load_instances
+from cnnlab.data.coco_semantic import check_fractions, hold_out
 from cnnlab.data.datasets import read_image
-from cnnlab.data.splits import split_indices
 from cnnlab.data.transforms import build_detection_transforms
-from cnnlab.errors import CnnlabError
+from cnnlab.setting_types import Fraction, NonNegativeInt, PositiveInt
 
 
 def collate_detection(batch: Sequence[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tensor], list[dict]]:
@@ -47,11 +45,11 @@ class CocoDetectionData(SplitDataModule):
         val_annotations: str | None = None,
         test_annotations: str | None = None,
         augment: Sequence[Mapping[str, Any]] | None = None,
-        image_size: int | None = None,
+        image_size: PositiveInt | None = None,
         with_masks: bool = False,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        split_seed: int = 0,
+        val_fraction: Fraction = 0.1,
+        test_fraction: Fraction = 0.1,
+        split_seed: NonNegativeInt = 0,
         **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
         super().__init__(**loader)
@@ -64,6 +62,8 @@ class CocoDetectionData(SplitDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
+        if self.val_annotations is None and self.test_annotations is None:
+            check_fractions(val_fraction, test_fraction)
         common = {"normalize": normalize, "image_size": image_size}
         self.train_transform = build_detection_transforms(augment=augment, train=True, seed=self.seed, **common)
         self.eval_transform = build_detection_transforms(augment=None, train=False, **common)
@@ -72,31 +72,36 @@ class CocoDetectionData(SplitDataModule):
         return f"coco ({self.annotations})"
 
     def load_splits(self) -> Splits:
-        train = load_checked(self.annotations, self.bad_samples)
-        category_ids = sorted(train.getCatIds())
-        labels = {cat: index + 1 for index, cat in enumerate(category_ids)}
-        self.category_ids = category_ids
-        names = [train.cats[cat]["name"] for cat in category_ids]
+        train = self._load(self.annotations, "data.annotations")
+        self.category_ids = sorted(train.getCatIds())
+        labels = {cat: index + 1 for index, cat in enumerate(self.category_ids)}  # 0 is the detectors' background
+        names = [train.cats[cat]["name"] for cat in self.category_ids]
         make = partial(CocoDetectionDataset, labels=labels, images=self.images, with_masks=self.with_masks)
         ids = sorted(train.getImgIds())
         if self.test_annotations is None:
-            rest, test = split_indices([0] * len(ids), self.test_fraction, self.split_seed)
-            test_set = make(train, [ids[i] for i in test], transform=self.eval_transform)
-            ids = [ids[i] for i in rest]
+            ids, test_ids = self._hold_out(ids, self.test_fraction, "test")
+            test_set = make(train, test_ids, transform=self.eval_transform, source=self.annotations)
         else:
-            test_coco = load_checked(self.test_annotations, self.bad_samples)
-            test_set = make(test_coco, sorted(test_coco.getImgIds()), transform=self.eval_transform)
+            test_coco = self._load(self.test_annotations, "data.test_annotations")
+            test_set = make(test_coco, sorted(test_coco.getImgIds()), transform=self.eval_transform,
+                            source=self.test_annotations)  # fmt: skip
         if self.val_annotations is None:
-            fraction = self.val_fraction / max(1e-9, 1 - (self.test_fraction if self.test_annotations is None else 0))
-            kept, val = split_indices([0] * len(ids), min(fraction, 0.9), self.split_seed)
-            val_set = make(train, [ids[i] for i in val], transform=self.eval_transform)
-            ids = [ids[i] for i in kept]
+            fraction = self.val_fraction / (1 - (self.test_fraction if self.test_annotations is None else 0))
+            ids, val_ids = self._hold_out(ids, fraction, "val")
+            val_set = make(train, val_ids, transform=self.eval_transform, source=self.annotations)
         else:
-            val_coco = load_checked(self.val_annotations, self.bad_samples)
-            val_set = make(val_coco, sorted(val_coco.getImgIds()), transform=self.eval_transform)
-        return Splits(
-            train=make(train, ids, transform=self.train_transform), val=val_set, test=test_set, class_names=names
-        )
+            val_coco = self._load(self.val_annotations, "data.val_annotations")
+            val_set = make(val_coco, sorted(val_coco.getImgIds()), transform=self.eval_transform,
+                           source=self.val_annotations)  # fmt: skip
+        train_set = make(train, ids, transform=self.train_transform, source=self.annotations)
+        return Splits(train=train_set, val=val_set, test=test_set, class_names=names)
+
+    def _hold_out(self, ids: list[int], fraction: float, split: str) -> tuple[list[int], list[int]]:
+        value = getattr(self, f"{split}_fraction")
+        return hold_out(ids, fraction, self.split_seed, split=split, value=value, where=self.describe())
+
+    def _load(self, path: Path, setting: str):
+        return load_checked(path, self.bad_samples, masks=self.with_masks, setting=setting)
 
     def facts(self) -> dict[str, Any]:
         self.setup()
@@ -108,43 +113,19 @@ class CocoDetectionData(SplitDataModule):
         }
 
 
-def load_checked(path: Path, bad_samples: BadSamples):
-    """The COCO file, after checking that every annotation points at a known image and category and has a box
-    inside its image; a bad annotation fails the run or, under data.on_bad_sample=skip, is dropped and recorded."""
-    coco = load_coco(path)
-    annotations = coco.dataset.get("annotations", [])
-    kept = []
-    for annotation in annotations:
-        problem = annotation_problem(annotation, coco)
-        if problem is None:
-            kept.append(annotation)
-        else:
-            bad_samples.handle(CnnlabError(f"{path}: annotation {annotation.get('id')} {problem}"))
-    if len(kept) < len(annotations):
-        coco.dataset["annotations"] = kept
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
-            coco.createIndex()
-    return coco
-
-
-def annotation_problem(annotation: dict, coco) -> str | None:
-    """What is wrong with one COCO annotation, as the end of an error message; None when it is usable."""
-    if annotation["image_id"] not in coco.imgs:
-        return f"refers to image {annotation['image_id']}, which the file does not list"
-    if annotation["category_id"] not in coco.cats:
-        return f"has unknown category id {annotation['category_id']}; add it to categories"
-    x, y, w, h = annotation["bbox"]
-    info = coco.imgs[annotation["image_id"]]
-    if w <= 0 or h <= 0:
-        return f"has a box of size {w}x{h}; boxes need a positive width and height"
-    if x >= info["width"] or y >= info["height"] or x + w <= 0 or y + h <= 0:
-        return f"box {[x, y, w, h]} lies outside its {info['width']}x{info['height']} image"
-    return None
+def load_checked(path: Path, bad_samples: BadSamples, *, masks: bool = False, setting: str = "data.annotations"):
+    """The COCO file, after checking its structure (coco_schema) and that every annotation points at a known image
+    and category and has a box inside its image (and a usable mask with masks=True); a bad annotation or image
+    fails the run or, under data.on_bad_sample=skip, is dropped and recorded."""
+    return load_instances(path, bad_samples, boxes=True, masks=masks, setting=setting)
 
 
 class CocoDetectionDataset(Dataset):
-    def __init__(self, coco, image_ids, *, labels, images: Path, transform, with_masks: bool) -> None:
+    def __init__(
+        self, coco, image_ids, *, labels, images: Path, transform, with_masks: bool, source: Path | None = None
+    ) -> None:
         self.coco = coco
+        self.source = source or Path("the annotations")  # the JSON, named when an image disagrees with it
         self.image_ids = list(image_ids)
         self.labels = labels
         self.images = images
@@ -157,11 +138,13 @@ class CocoDetectionDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict]:
         image_id = self.image_ids[index]
         info = self.coco.imgs[image_id]
-        image = read_image(self.images / info["file_name"], "RGB")
+        path = self.images / info["file_name"]
+        image = read_image(path, "RGB")
+        check_image_size(image, info, path, self.source)
         height, width = image.shape[:2]
         # Crowd regions come along flagged: training drops them, evaluation ignores detections inside them.
         annotations = self.coco.imgToAnns.get(image_id, [])
-        boxes = [_clipped_xyxy(a["bbox"], width, height) for a in annotations]
+        boxes = [clipped_xyxy(a["bbox"], width, height) for a in annotations]
         labels = [self.labels[a["category_id"]] for a in annotations]
         extra = {"masks": [self.coco.annToMask(a) for a in annotations]} if self.with_masks else {}
         out = self.transform(image=image, bboxes=np.asarray(boxes, np.float32).reshape(-1, 4), labels=labels,
@@ -178,8 +161,3 @@ class CocoDetectionDataset(Dataset):
             size = out["image"].shape[1:]
             target["masks"] = torch.as_tensor(np.stack(kept) if kept else np.zeros((0, *size), np.uint8))
         return out["image"], target
-
-
-def _clipped_xyxy(box: Sequence[float], width: int, height: int) -> list[float]:
-    x, y, w, h = box
-    return [max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)]

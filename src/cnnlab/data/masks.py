@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-
-from torchvision.datasets.folder import IMG_EXTENSIONS
+from typing import Literal
 
 from cnnlab.data.base import Splits
+from cnnlab.data.datasets import warn_of_odd_images
+from cnnlab.data.files import FileLister
 from cnnlab.data.segmentation import SegmentationData, SegmentationDataset, read_pair
-from cnnlab.data.splits import split_indices
+from cnnlab.data.splits import plan_splits, sub_roots
 from cnnlab.errors import CnnlabError
+from cnnlab.setting_types import Fraction, NonNegativeInt
 
+log = logging.getLogger(__name__)
 CLASSES_FILE = "classes.txt"  # optional, one class name per line, index order
+Pair = tuple[Path, Path]
 
 
 class MaskFolderData(SegmentationData):
@@ -23,9 +28,10 @@ class MaskFolderData(SegmentationData):
         root: str,
         class_names: Sequence[str] | None = None,
         palette: Sequence[Sequence[int]] | None = None,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        split_seed: int = 0,
+        val_fraction: Fraction = 0.1,
+        test_fraction: Fraction = 0.1,
+        test_from: Literal["train", "val"] = "train",
+        split_seed: NonNegativeInt = 0,
         **common,
     ) -> None:
         super().__init__(**common)
@@ -34,6 +40,7 @@ class MaskFolderData(SegmentationData):
         self.palette = palette
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
+        self.test_from = test_from
         self.split_seed = split_seed
 
     def describe(self) -> str:
@@ -43,16 +50,19 @@ class MaskFolderData(SegmentationData):
         if not self.root.is_dir():
             raise CnnlabError(f"data.root={self.root} is not a folder; it should hold images/ and masks/")
         names = self._class_names()
-        if (self.root / "train").is_dir():
-            present = [split for split in ("train", "val", "test") if (self.root / split).is_dir()]
-            pairs = {split: _pairs(self.root / split) for split in present}
-        else:
-            pairs = {"train": _pairs(self.root)}
-        if "test" not in pairs:
-            pairs["train"], pairs["test"] = _split(pairs["train"], self.test_fraction, self.split_seed)
-        if "val" not in pairs:
-            fraction = self.val_fraction / max(1e-9, 1 - (self.test_fraction if "test" not in pairs else 0))
-            pairs["train"], pairs["val"] = _split(pairs["train"], min(fraction, 0.9), self.split_seed)
+        # One image lister for all splits: an image linked into two splits is used once. Masks may repeat (one blank
+        # mask linked for many images), so theirs keeps every path.
+        images, masks = FileLister(), FileLister((".png",), unique=False)
+        roots = sub_roots(self.root, images) or {"train": self.root}
+        listed = {split: _pairs(folder, images, masks) for split, folder in roots.items()}
+        train, val, test = plan_splits(
+            listed, lambda items: [0] * len(items), val_fraction=self.val_fraction, test_fraction=self.test_fraction,
+            test_from=self.test_from, seed=self.split_seed, noun="image/mask pairs",
+        )  # fmt: skip
+        pairs = {"train": train, "val": val, "test": test}
+        for line in images.warnings("data.root") + masks.warnings("data.root"):
+            log.warning(line)
+        warn_of_odd_images([image for split in pairs.values() for image, _ in split], "data.root")
         load = partial(read_pair, mode={3: "RGB", 1: "L"}[self.channels], palette=self.palette)
         make = lambda split, tf: SegmentationDataset(pairs[split], load, tf, len(names), self.ignore_index)  # noqa: E731
         return Splits(
@@ -73,19 +83,16 @@ class MaskFolderData(SegmentationData):
         )
 
 
-def _pairs(folder: Path) -> list[tuple[Path, Path]]:
-    images, masks = folder / "images", folder / "masks"
-    if not images.is_dir() or not masks.is_dir():
+def _pairs(folder: Path, images: FileLister, masks: FileLister) -> list[Pair]:
+    """(image, mask) for each image directly in folder/images; its mask is folder/masks/<stem>.png (any case)."""
+    image_dir, mask_dir = folder / "images", folder / "masks"
+    if not image_dir.is_dir() or not mask_dir.is_dir():
         raise CnnlabError(f"{folder} needs images/ and masks/ sub-folders (a mask per image, same file stem)")
+    mask_of = {mask.stem: mask for mask in masks.files(mask_dir, recursive=False)}
     pairs = []
-    for image in sorted(p for p in images.iterdir() if p.suffix.lower() in IMG_EXTENSIONS):
-        mask = masks / f"{image.stem}.png"
-        if not mask.is_file():
-            raise CnnlabError(f"{mask}: missing mask for image {image}; every image needs a PNG mask with its stem")
-        pairs.append((image, mask))
+    for image in images.files(image_dir, recursive=False):
+        if image.stem not in mask_of:
+            missing = mask_dir / f"{image.stem}.png"
+            raise CnnlabError(f"{missing}: missing mask for image {image}; every image needs a PNG mask with its stem")
+        pairs.append((image, mask_of[image.stem]))
     return pairs
-
-
-def _split(pairs: list, fraction: float, seed: int) -> tuple[list, list]:
-    kept, held = split_indices([0] * len(pairs), fraction, seed)
-    return [pairs[i] for i in kept], [pairs[i] for i in held]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from cnnlab.data.base import SplitDataModule
-from cnnlab.data.datasets import read_image
+from cnnlab.data.datasets import UNREADABLE, read_image
 from cnnlab.data.transforms import build_transforms
 from cnnlab.errors import CnnlabError
 
@@ -29,7 +29,7 @@ class SegmentationData(SplitDataModule):
         augment: Sequence[Mapping[str, Any]] | None = None,
         image_size: int | None = None,
         crop_size: int | None = None,
-        channels: int = 3,
+        channels: Literal[1, 3] = 3,
         ignore_index: int = 255,
         **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
@@ -37,8 +37,6 @@ class SegmentationData(SplitDataModule):
         for name, size in (("image_size", image_size), ("crop_size", crop_size)):
             if size and size % SIZE_MULTIPLE:
                 raise CnnlabError(f"data.{name}={size} must be a multiple of {SIZE_MULTIPLE} (the encoders' stride)")
-        if channels not in (1, 3):
-            raise CnnlabError(f"data.channels={channels} is not valid; use 3 (RGB) or 1 (grayscale)")
         self.channels = channels
         self.ignore_index = ignore_index
         self.normalize = {"mean": list(normalize["mean"]), "std": list(normalize["std"])}
@@ -102,13 +100,19 @@ def check_mask(mask: np.ndarray, image: np.ndarray, source: str, num_classes: in
 
 
 def read_mask(path: Path, palette: Sequence[Sequence[int]] | None = None) -> np.ndarray:
-    """Class indices from an index/palette PNG (the value is the class), or an RGB mask through `palette`."""
+    """Class indices from an index/palette PNG (the value is the class, 8- or 16-bit, never rescaled), or an RGB mask
+    through `palette`. Like images, a mask is read as a viewer shows it (EXIF orientation applied): turning only
+    moves pixels, so the indices stay, and the mask stays on the image it was drawn over."""
     try:
         with Image.open(path) as mask:
+            ImageOps.exif_transpose(mask, in_place=True)
             mode = mask.mode
+            if mode in ("LA", "PA"):  # an alpha band beside the indices says nothing about the class
+                mask = mask.getchannel(0)
             array = np.asarray(mask.convert("RGB") if mode in ("RGB", "RGBA") else mask)
-    except (OSError, UnidentifiedImageError) as err:
-        raise CnnlabError(f"{path}: cannot read mask ({err}); replace the file") from err
+    except (*UNREADABLE, Image.DecompressionBombError) as err:
+        reason = " ".join(str(err).split())
+        raise CnnlabError(f"{path}: cannot read mask ({reason}); replace the file") from err
     if mode not in ("RGB", "RGBA"):
         return array.astype(np.int64)
     if palette is None:

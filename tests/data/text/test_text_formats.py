@@ -135,3 +135,124 @@ def test_trec_reads_with_its_latin1_encoding_and_coarse_labels() -> None:
                        "label_pattern": "^([^:]+)", **COMMON})  # fmt: skip
     assert data.facts()["class_names"] == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
     assert len(data.splits.test) == 500 and len(data.splits.train) + len(data.splits.val) == 5452
+
+
+def read_all(data) -> list:
+    data.setup()
+    return [s for split in ("train", "val", "test") for s in getattr(data.splits, split).sentences]
+
+
+def test_only_cr_lf_and_crlf_end_lines_and_u0085_stays_in_its_sentence(tmp_path: Path, caplog) -> None:
+    # MR's ellipsis is byte 0x85 in Windows-1252; read as Latin-1 it is U+0085, which str.splitlines() breaks on.
+    neg = tmp_path / "rt-polarity.neg"
+    neg.write_bytes(b"it goes on\x85 and on\r\nflat\xe2\x80\xa8 dull\rsad\n\nslow\n")
+    pos = tmp_path / "rt-polarity.pos"
+    pos.write_bytes(b"fine\nbright\ngood\nwarm\n")
+    with caplog.at_level(logging.WARNING):
+        sentences = read_all(build_data({"name": "text_lines", "train": {"neg": str(neg), "pos": str(pos)},
+                                         "encoding": "iso-8859-1", **COMMON}))  # fmt: skip
+    by_where = {s.where: s.text for s in sentences}
+    assert by_where[f"{neg}:1"] == "it goes on\x85 and on" and by_where[f"{neg}:2"] == "flat\xe2\x80\xa8 dull"
+    assert by_where[f"{neg}:3"] == "sad" and by_where[f"{neg}:5"] == "slow" and len(sentences) == 8
+    assert f"skipped: {neg}:4: blank line" in caplog.text and caplog.text.count("blank line") == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "iso-8859-1", "cp1252"])
+def test_a_bom_is_not_text_in_any_reader(tmp_path: Path, encoding: str) -> None:
+    bom = b"\xef\xbb\xbf"
+    prefixed = tmp_path / "train.txt"
+    prefixed.write_bytes(bom + b"pos a good film\nneg a bad film\n" * 5)
+    data = build_data({"name": "text_prefixed", "train": str(prefixed), "encoding": encoding, **COMMON})
+    assert data.facts()["class_names"] == ["neg", "pos"]
+    table = tmp_path / "train.csv"
+    table.write_bytes(bom + b"text,label\n" + b"a good film,pos\na bad film,neg\n" * 5)
+    data = build_data({"name": "text_csv", "train": str(table), "encoding": encoding, **COMMON})
+    assert data.facts()["class_names"] == ["neg", "pos"]
+    lines = tmp_path / "neg.txt"
+    lines.write_bytes(bom + b"dull\n" * 5)
+    (tmp_path / "pos.txt").write_bytes(b"bright\n" * 5)
+    files = {"neg": str(lines), "pos": str(tmp_path / "pos.txt")}
+    texts = {s.text for s in read_all(build_data({"name": "text_lines", "train": files, "encoding": encoding,
+                                                  **COMMON}))}  # fmt: skip
+    assert texts == {"dull", "bright"}
+
+
+def test_csv_quotes_hold_commas_and_line_ends_and_lines_are_where_rows_start(tmp_path: Path) -> None:
+    path = tmp_path / "train.csv"
+    rows = ['"a good, long film",pos', '"a bad\nfilm",neg', *["fine,pos", "dull,neg"] * 4, '"say ""no""",neg']
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    sentences = read_all(build_data({"name": "text_csv", "train": str(path), **COMMON}))
+    where = {s.text: (s.where, s.label) for s in sentences}
+    assert where["a good, long film"] == (f"{path}:2", "pos") and where["a bad\nfilm"] == (f"{path}:3", "neg")
+    assert where['say "no"'] == (f"{path}:13", "neg") and len(sentences) == 11
+
+
+@pytest.mark.parametrize(
+    ("suffix", "body", "message"),
+    [
+        (".csv", "a good film,pos\na bad film\n", r"train.csv:3: 1 field\(s\), but the header has 2 \(text, label\); "
+                                                 r"quote fields that contain a comma"),
+        (".csv", "a good, film,pos\n", r"train.csv:2: 3 field\(s\), but the header has 2 .*quote fields"),
+        (".tsv", "a good film\tpos\textra\n", r"train.tsv:2: 3 field\(s\).*quote fields that contain a tab"),
+        (".csv", "a good film,\n", r"train.csv:2: the 'label' column is empty; fill it in or remove the row"),
+        (".csv", '"a good film,pos\nfine,neg\n', r"train.csv:2: unexpected end of data; quote a whole field"),
+        (".csv", '"a" good film,pos\n', r"train.csv:2: ',' expected after '\"'; quote a whole field"),
+        (".jsonl", '{"text": "a good film", "label": null}\n', r"train.jsonl:1: the 'label' column is empty"),
+        (".jsonl", '{"text": "a good film", "label": ["x"]}\n', r"train.jsonl:1: the 'label' value is list"),
+    ],
+)  # fmt: skip
+def test_rows_with_a_wrong_field_count_or_an_empty_label_are_named(tmp_path: Path, suffix, body, message) -> None:
+    path = tmp_path / f"train{suffix}"
+    path.write_text(body if suffix == ".jsonl" else ("text,label\n" if suffix == ".csv" else "text\tlabel\n") + body)
+    with pytest.raises(CnnlabError, match=message):
+        build_data({"name": "text_csv", "train": str(path), **COMMON}).setup()
+
+
+@pytest.mark.parametrize(
+    ("counts", "message"),
+    [
+        ({"A": 2, "B": 2}, r"data.cv_folds=5 needs at least 5 sentences of each class, but class 'A:x' has 2 "
+                           r"\(4 sentences in all\); lower data.cv_folds or add sentences"),
+        ({"A": 12, "B": 3}, r"data.cv_folds=5 needs at least 5 sentences of each class, but class 'B:x' has 3"),
+    ],
+)  # fmt: skip
+def test_more_folds_than_sentences_of_a_class_is_one_error(tmp_path: Path, counts: dict, message: str) -> None:
+    train = write_prefixed(tmp_path / "train.txt", counts)
+    with pytest.raises(CnnlabError, match=message):
+        build_data({"name": "text_prefixed", "train": str(train), "cv_folds": 5, "fold": 0, **COMMON}).setup()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"min_freq": 0}, r"data.min_freq=0 is not valid"),
+        ({"val_fraction": 1.5}, r"data.val_fraction=1.5 is not valid"),
+        ({"test_fraction": -0.1}, r"data.test_fraction=-0.1 is not valid"),
+        ({"cv_folds": -1}, r"data.cv_folds=-1 is not valid"),
+        ({"max_length": 0}, r"data.max_length=0 is not valid"),
+        ({"split_seed": -3}, r"data.split_seed=-3 is not valid"),
+        ({"classes": ["A", "B", "A"]}, r"data.classes lists 'A' twice"),
+    ],
+)
+def test_settings_out_of_range_are_one_error_before_reading(tmp_path: Path, settings: dict, message: str) -> None:
+    with pytest.raises(CnnlabError, match=message):
+        build_data({"name": "text_prefixed", "train": str(tmp_path / "absent.txt"), **COMMON, **settings})
+
+
+def test_splits_that_cannot_be_made_are_one_error(tmp_path: Path) -> None:
+    train = write_prefixed(tmp_path / "train.txt", {"A": 3, "B": 3})
+    settings = {"name": "text_prefixed", "train": str(train), **COMMON}
+    with pytest.raises(CnnlabError, match=r"data.val_fraction=0.5 \+ data.test_fraction=0.5 leaves no sentences"):
+        build_data({**settings, "val_fraction": 0.5, "test_fraction": 0.5}).setup()
+    single = write_prefixed(tmp_path / "single.txt", {"A": 1})
+    with pytest.raises(CnnlabError, match=r"cannot hold out data.test_fraction=0.2 of 1 sentence\(s\)"):
+        build_data({**settings, "train": str(single)}).setup()
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [("^([^:]+", r"data.label_pattern='\^\(\[\^:\]\+' is not a valid regex"), ("^[^:]+", r"has no group")],
+)
+def test_a_label_pattern_that_cannot_give_labels_is_one_error(tmp_path: Path, pattern: str, message: str) -> None:
+    with pytest.raises(CnnlabError, match=message):
+        build_data({"name": "text_prefixed", "train": str(tmp_path / "train.txt"), "label_pattern": pattern, **COMMON})

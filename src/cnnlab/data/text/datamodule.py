@@ -7,6 +7,7 @@ stratified split of the training file, or from k-fold cross-validation over all 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from cnnlab.data.text.readers import Sentence
 from cnnlab.data.text.tokenizer import Tokenizer
 from cnnlab.data.text.vocabulary import Vocabulary, pad_batch
 from cnnlab.errors import CnnlabError
+from cnnlab.setting_types import Fraction, NonNegativeInt, PositiveInt
 
 
 class SentenceDataset(Dataset):
@@ -52,15 +54,15 @@ class TextClassificationData(SplitDataModule):
         *,
         encoding: str = "utf-8",
         tokenizer: Mapping[str, Any] | None = None,
-        min_freq: int = 1,
-        max_vocab: int | None = None,
-        max_length: int | None = None,
+        min_freq: PositiveInt = 1,
+        max_vocab: PositiveInt | None = None,
+        max_length: PositiveInt | None = None,
         classes: Sequence[str] | None = None,
-        val_fraction: float = 0.1,
-        test_fraction: float = 0.1,
-        split_seed: int = 0,
-        cv_folds: int = 0,
-        fold: int | None = None,
+        val_fraction: Fraction = 0.1,
+        test_fraction: Fraction = 0.1,
+        split_seed: NonNegativeInt = 0,
+        cv_folds: NonNegativeInt = 0,
+        fold: NonNegativeInt | None = None,
         **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
         super().__init__(**loader)
@@ -78,6 +80,9 @@ class TextClassificationData(SplitDataModule):
         self.vocabulary: Vocabulary | None = None
         if cv_folds > 1 and fold is not None and not 0 <= fold < cv_folds:
             raise CnnlabError(f"data.fold={fold} must be in 0..{cv_folds - 1} for data.cv_folds={cv_folds}")
+        if classes and len(set(classes)) < len(classes):
+            twice = next(name for name in classes if list(classes).count(name) > 1)
+            raise CnnlabError(f"data.classes lists '{twice}' twice; name each class once")
 
     @abstractmethod
     def read(self) -> dict[str, list[Sentence] | None]:
@@ -108,24 +113,39 @@ class TextClassificationData(SplitDataModule):
         if self.cv_folds > 1:
             pooled = train + (parts.get("val") or []) + (parts.get("test") or [])
             train, test = self._fold(pooled)
-            return (*self._hold_out(train, self.val_fraction), test)
-        test = parts.get("test")
+            return (*self._hold_out(train, self.val_fraction, "val"), test)
+        test, val = parts.get("test"), parts.get("val")
+        if test is None and val is None and self.val_fraction + self.test_fraction >= 1:
+            raise CnnlabError(
+                f"data.val_fraction={self.val_fraction} + data.test_fraction={self.test_fraction} leaves no "
+                "sentences to train on; lower one of them (together below 1)"
+            )
         if test is None:
-            train, test = self._hold_out(train, self.test_fraction)
-        val = parts.get("val")
+            train, test = self._hold_out(train, self.test_fraction, "test")
         if val is None:
             # val_fraction is of all labelled sentences, as for images.
             fraction = self.val_fraction / (1 - self.test_fraction) if parts.get("test") is None else self.val_fraction
-            train, val = self._hold_out(train, fraction)
+            train, val = self._hold_out(train, fraction, "val")
         return train, val, test
 
-    def _hold_out(self, sentences: list[Sentence], fraction: float) -> tuple[list[Sentence], list[Sentence]]:
-        kept, held = split_indices([s.label for s in sentences], fraction, self.split_seed)
+    def _hold_out(
+        self, sentences: list[Sentence], fraction: float, split: str
+    ) -> tuple[list[Sentence], list[Sentence]]:
+        """(kept, held-out) sentences, stratified by label when the counts allow; too few is a one-line error."""
+        try:
+            kept, held = split_indices([s.label for s in sentences], fraction, self.split_seed)
+        except ValueError as err:  # scikit-learn: a side of the split would be empty or miss a class
+            setting = f"data.{split}_fraction={getattr(self, f'{split}_fraction')}"
+            raise CnnlabError(
+                f"data={self.describe()}: cannot hold out {setting} of {len(sentences)} sentence(s) "
+                f"({' '.join(str(err).split())}); add sentences, lower {setting.split('=')[0]} or give a {split} file"
+            ) from err
         return [sentences[i] for i in kept], [sentences[i] for i in held]
 
     def _fold(self, sentences: list[Sentence]) -> tuple[list[Sentence], list[Sentence]]:
         if self.fold is None:
             raise CnnlabError(f"data.cv_folds={self.cv_folds} needs data.fold (0..{self.cv_folds - 1})")
+        check_folds(sentences, self.cv_folds)
         folds = StratifiedKFold(n_splits=self.cv_folds, shuffle=True, random_state=self.split_seed)
         labels = np.array([s.label for s in sentences])
         train, test = list(folds.split(np.zeros(len(labels)), labels))[self.fold]
@@ -145,6 +165,17 @@ class TextClassificationData(SplitDataModule):
             "tokenizer": self.tokenizer.settings(),
             "max_length": self.max_length,
         }
+
+
+def check_folds(sentences: list[Sentence], folds: int) -> None:
+    """Stratified k-fold puts sentences of every class in every fold: each class needs at least k of them."""
+    counts = Counter(s.label for s in sentences)
+    label, fewest = min(counts.items(), key=lambda item: (item[1], item[0]))
+    if fewest < folds:
+        raise CnnlabError(
+            f"data.cv_folds={folds} needs at least {folds} sentences of each class, but class '{label}' has "
+            f"{fewest} ({len(sentences)} sentences in all); lower data.cv_folds or add sentences"
+        )
 
 
 def _label_index(sentence: Sentence, label_index: Mapping[str, int]) -> int:

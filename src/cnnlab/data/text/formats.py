@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cnnlab.data.text.datamodule import TextClassificationData
 from cnnlab.data.text.readers import Sentence, read_class_files, read_prefixed, read_table
+from cnnlab.errors import CnnlabError
 
 
 def _read_optional(path: str | None, read) -> list[Sentence] | None:
     return read(path) if path else None
+
+
+def check_label_pattern(pattern: str) -> None:
+    """A regex with a group around the label, or a one-line error before any file is read."""
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as err:
+        raise CnnlabError(f"data.label_pattern='{pattern}' is not a valid regex ({err}); e.g. '^([^:]+)'") from err
+    if groups < 1:
+        raise CnnlabError(f"data.label_pattern='{pattern}' has no group; put ( ) around the label, e.g. '^([^:]+)'")
 
 
 class TextPrefixedData(TextClassificationData):
@@ -23,6 +35,8 @@ class TextPrefixedData(TextClassificationData):
         super().__init__(**common)
         self.paths = {"train": train, "val": val, "test": test}
         self.label_pattern = label_pattern
+        if label_pattern is not None:
+            check_label_pattern(label_pattern)
 
     def describe(self) -> str:
         return f"text_prefixed ({self.paths['train']})"

@@ -6,10 +6,13 @@ skipped and counted (files often end with one); a label with no sentence is an e
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import logging
 import re
+import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,8 @@ from cnnlab.errors import CnnlabError
 
 Skipped = Callable[[str], None] | None  # receives one reason per skipped line
 log = logging.getLogger(__name__)
+LINE_END = re.compile(r"\r\n|\r|\n")
+SPACE = string.whitespace  # ASCII only: U+0085, U+00A0 and the like at a line's end are text, not padding
 
 
 @dataclass(frozen=True)
@@ -27,30 +32,53 @@ class Sentence:
     where: str  # "path:line", for error messages
 
 
-def read_lines(path: str | Path, encoding: str, skipped: Skipped = None) -> Iterator[tuple[int, str]]:
-    """(line number, stripped line) for each non-blank line; one-line errors for a missing or undecodable file.
-    Blank lines carry no sample: each is passed to `skipped` (to be counted), else logged."""
+def read_text(path: str | Path, encoding: str) -> str:
+    """The file's text with a leading byte-order mark removed (whatever data.encoding says: a BOM is never text);
+    one-line errors for a missing or undecodable file or an unknown encoding."""
     path = Path(path)
     if not path.is_file():
         raise CnnlabError(f"{path}: no such file; check the data.* path settings")
     try:
-        lines = path.read_text(encoding=encoding).splitlines()
+        wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    except LookupError as err:
+        raise CnnlabError(f"data.encoding={encoding} is not a known encoding, e.g. utf-8 or iso-8859-1") from err
+    data = path.read_bytes()
+    if not wide:  # read as Latin-1 or cp1252, a UTF-8 BOM would become the text "ï»¿"
+        data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode(encoding)
     except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        line = len(LINE_END.findall(data[: err.start].decode("latin-1"))) + 1
         raise CnnlabError(
             f"{path}:{line}: not valid {encoding} ({err.reason}); set data.encoding to the file's encoding, "
             "e.g. data.encoding=iso-8859-1"
         ) from err
-    except LookupError as err:
-        raise CnnlabError(f"data.encoding={encoding} is not a known encoding, e.g. utf-8 or iso-8859-1") from err
-    blank = [number for number, line in enumerate(lines, 1) if not line.strip()]
-    if blank and skipped is None:
-        log.warning("%s: skipped %d blank line(s): %s", path, len(blank), _line_list(blank))
-    for number in blank if skipped else ():
-        skipped(f"{path}:{number}: blank line")
+    return text.removeprefix("\ufeff")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines ended by \\n, \\r\\n or \\r only. str.splitlines() also ends lines at U+0085 (byte 0x85, the ellipsis
+    of Windows-1252 text read as Latin-1), U+2028 and others, which are text inside a sentence."""
+    lines = LINE_END.split(text)
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def read_lines(path: str | Path, encoding: str, skipped: Skipped = None) -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) for each non-blank line; one-line errors for a missing or undecodable file.
+    Blank lines carry no sample: each is passed to `skipped` (to be counted), else logged."""
+    lines = split_lines(read_text(path, encoding))
+    report_blank(path, [number for number, line in enumerate(lines, 1) if not line.strip(SPACE)], skipped)
     for number, line in enumerate(lines, 1):
-        if line.strip():
-            yield number, line.strip()
+        if line.strip(SPACE):
+            yield number, line.strip(SPACE)
+
+
+def report_blank(path: str | Path, numbers: list[int], skipped: Skipped) -> None:
+    """Each blank line to `skipped` (to be counted); without one, a single warning listing them."""
+    if numbers and skipped is None:
+        log.warning("%s: skipped %d blank line(s): %s", path, len(numbers), _line_list(numbers))
+    for number in numbers if skipped else ():
+        skipped(f"{path}:{number}: blank line")
 
 
 def read_prefixed(
@@ -63,9 +91,9 @@ def read_prefixed(
     for number, line in read_lines(path, encoding, skipped):
         field, _, text = line.partition(" ")
         where = f"{path}:{number}"
-        if not text.strip():
+        if not text.strip(SPACE):
             raise CnnlabError(f"{where}: label '{field}' has no sentence; expected 'LABEL sentence' per line")
-        sentences.append(Sentence(text.strip(), _label(field, pattern, where), where))
+        sentences.append(Sentence(text.strip(SPACE), _label(field, pattern, where), where))
     return sentences
 
 
@@ -98,18 +126,59 @@ def read_table(
                     f"{where}: no column '{column}' (columns: {', '.join(map(str, row))}); "
                     "set data.text_column / data.label_column"
                 )
-        text, label = str(row[text_column] or "").strip(), str(row[label_column]).strip()
-        if not text:
-            raise CnnlabError(f"{where}: the '{text_column}' column is empty; remove the row or fill it in")
+        text, label = _cell(row[text_column], text_column, where), _cell(row[label_column], label_column, where)
         sentences.append(Sentence(text, label, where))
     return sentences
 
 
+def _cell(value: object, column: str, where: str) -> str:
+    """A table cell as stripped text; an empty one (or JSON null) is an error: no sample has no text or label."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | type(None)):
+        raise CnnlabError(f"{where}: the '{column}' value is {type(value).__name__}; give text (or a number)")
+    text = "" if value is None else str(value).strip(SPACE)
+    if not text:
+        raise CnnlabError(f"{where}: the '{column}' column is empty; fill it in or remove the row")
+    return text
+
+
 def _delimited_rows(path: Path, encoding: str, suffix: str, skipped: Skipped) -> Iterator[tuple[str, dict]]:
-    lines = [line for _, line in read_lines(path, encoding, skipped)]
-    reader = csv.DictReader(lines, delimiter="\t" if suffix == ".tsv" else ",")
-    for number, row in enumerate(reader, 2):
-        yield f"{path}:{number}", row
+    """({path}:{line}, {column: field}) per row, the line being where the row starts; a row whose field count
+    differs from the header's is an error (an unquoted separator inside a field would shift the label)."""
+    separator = "tab" if suffix == ".tsv" else "comma"
+    records = list(_csv_records(path, encoding, "\t" if suffix == ".tsv" else ","))
+    blank = {number for number, fields in records if len(fields) <= 1 and not "".join(fields).strip(SPACE)}
+    report_blank(path, sorted(blank), skipped)
+    rows = [(number, fields) for number, fields in records if number not in blank]
+    if not rows:
+        return
+    (_, header), *rows = rows
+    header = [name.strip(SPACE) for name in header]
+    for name in header:
+        if header.count(name) > 1:
+            raise CnnlabError(f"{path}:1: column '{name}' appears twice in the header; name each column once")
+    for number, fields in rows:
+        if len(fields) != len(header):
+            raise CnnlabError(
+                f"{path}:{number}: {len(fields)} field(s), but the header has {len(header)} ({', '.join(header)}); "
+                f'quote fields that contain a {separator} ("like, this"), doubling quotes inside them'
+            )
+        yield f"{path}:{number}", dict(zip(header, fields, strict=True))
+
+
+def _csv_records(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) per record, by the csv module: quoted fields may hold separators and line ends."""
+    reader = csv.reader(io.StringIO(read_text(path, encoding), newline=""), delimiter=delimiter, strict=True)
+    while True:
+        start = reader.line_num + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise CnnlabError(
+                f'{path}:{start}: {err}; quote a whole field ("like, this") and double the quotes inside it'
+            ) from err
+        yield start, fields
 
 
 def _jsonl_rows(path: Path, encoding: str, skipped: Skipped) -> Iterator[tuple[str, dict]]:
