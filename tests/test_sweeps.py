@@ -87,7 +87,7 @@ def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> Non
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=3", *FAST]
     # Ctrl-C as the third trial starts: two trials are told to the study, the third is RUNNING in it
-    interrupt = ["+hydra.callbacks.interrupt._target_=tests.interrupting_callback.InterruptAtJob",
+    interrupt = ["+hydra.callbacks.interrupt._target_=tests.process_hooks.InterruptAtJob",
                  "+hydra.callbacks.interrupt.job=2"]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": str(REPO)}
     sweep = subprocess.run([CNNLAB, *args, *interrupt], cwd=tmp_path, env=env, capture_output=True, text=True,

@@ -91,3 +91,17 @@ def test_an_unreadable_input_costs_the_others_nothing(tmp_path: Path) -> None:
     assert "mask" in results[0] and "mask" in results[2] and "broken.png" in results[1]["error"]
     with pytest.raises(CnnlabError, match="broken.png"):
         predict("segmentation", task, [good[0], str(broken)], tmp_path / "masks", data, on_bad_input="fail")
+
+
+def test_a_text_file_in_another_encoding_is_one_line_naming_it(tmp_path: Path) -> None:
+    task = build_task(
+        {"name": "text"}, backbone={"name": "textcnn", "embedding_dim": 8, "maps": 4}, **OPTIMIZATION,
+        data_facts={"num_classes": 2, "class_names": ["neg", "pos"], "vocabulary": ["<pad>", "<unk>", "film"],
+                    "tokenizer": {}, "max_length": None},
+    )  # fmt: skip
+    sentences = tmp_path / "reviews.txt"
+    sentences.write_bytes("a fine film\nun caf\u00e9 noir\n".encode("latin-1"))
+    (result,) = predict("text", task, [str(sentences)], tmp_path, {})
+    assert f"{sentences}:2: not valid utf-8" in result["error"]
+    read = predict("text", task, [str(sentences)], tmp_path, {}, encoding="iso-8859-1")
+    assert [r["input"] for r in read] == ["a fine film", "un caf\u00e9 noir"]

@@ -13,29 +13,34 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import CNNLAB, FAST, cnnlab, free_port, start_mlflow_server, stop_mlflow_server
 
+REPO = Path(__file__).resolve().parents[2]
 EPOCHS = 8
 JOB = [f"trainer.max_epochs={EPOCHS}", "+trainer.limit_train_batches=6", "trainer.enable_progress_bar=false",
        "tracking.log_model=false", "tracking.log_checkpoint=false"]  # fmt: skip
 
 
-def start_training(tmp_path: Path, uri: str, **env: str) -> subprocess.Popen:
+def start_training(tmp_path: Path, uri: str, *overrides: str, **env: str) -> subprocess.Popen:
     run_dir = tmp_path / "run"
-    command = [CNNLAB, "train", *JOB, f"tracking.uri={uri}", f"run_dir={run_dir}", f"hydra.run.dir={run_dir}"]
+    command = [CNNLAB, "train", *JOB, f"tracking.uri={uri}", f"run_dir={run_dir}", f"hydra.run.dir={run_dir}",
+               *overrides]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, **env}  # another test may have left a store in the environment
     return subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def wait_for_first_epoch(uri: str, training: subprocess.Popen) -> None:
-    client = MlflowClient(uri)
+def pause_after_first_epoch(tmp_path: Path) -> list[str]:
+    """The run pauses after its first epoch until tmp_path/server-down exists: the outage lands mid-run, whatever
+    the machine's speed."""
+    return ["+hydra.callbacks.pause._target_=tests.process_hooks.PauseAfterFirstEpoch",
+            f"+hydra.callbacks.pause.reached={tmp_path / 'epoch1'}",
+            f"+hydra.callbacks.pause.resume={tmp_path / 'server-down'}"]  # fmt: skip
+
+
+def wait_for_pause(tmp_path: Path, training: subprocess.Popen) -> None:
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and training.poll() is None:
-        experiment = client.get_experiment_by_name("classification")
-        runs = client.search_runs([experiment.experiment_id]) if experiment else []
-        if runs and "val/acc" in runs[0].data.metrics:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"no epoch logged: {training.communicate()[1][-2000:]}")
+    while not (tmp_path / "epoch1").exists():
+        assert training.poll() is None and time.monotonic() < deadline, training.communicate()[1][-3000:]
+        time.sleep(0.1)
 
 
 def the_run(uri: str):
@@ -48,10 +53,11 @@ def test_a_server_restart_loses_no_metric_point(tmp_path: Path) -> None:
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_mlflow_server(tmp_path, port)
-    training = start_training(tmp_path, uri)
+    training = start_training(tmp_path, uri, *pause_after_first_epoch(tmp_path), PYTHONPATH=str(REPO))
     try:
-        wait_for_first_epoch(uri, training)
+        wait_for_pause(tmp_path, training)
         stop_mlflow_server(server)
+        (tmp_path / "server-down").touch()  # training goes on into the outage
         time.sleep(3)
         server = start_mlflow_server(tmp_path, port)
         stdout, stderr = training.communicate(timeout=600)
@@ -70,11 +76,12 @@ def test_a_server_that_never_comes_back_gets_the_run_by_upload(tmp_path: Path) -
     uri = f"http://127.0.0.1:{port}"
     server = start_mlflow_server(tmp_path, port)
     # Give up quickly instead of MLflow's default ~4 minutes of retries
-    training = start_training(tmp_path, uri, MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
-                              MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1")  # fmt: skip
+    training = start_training(tmp_path, uri, *pause_after_first_epoch(tmp_path), MLFLOW_HTTP_REQUEST_MAX_RETRIES="1",
+                              MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1", PYTHONPATH=str(REPO))  # fmt: skip
     try:
-        wait_for_first_epoch(uri, training)
+        wait_for_pause(tmp_path, training)
         stop_mlflow_server(server)
+        (tmp_path / "server-down").touch()
         stdout, stderr = training.communicate(timeout=600)
         assert training.returncode == 0, stderr[-3000:]
         assert f"send them with: cnnlab upload {tmp_path / 'run'}" in stderr

@@ -1,0 +1,46 @@
+"""Hydra callbacks the tests load into a `cnnlab` process (`+hydra.callbacks.NAME._target_=tests.process_hooks.X`),
+so that a fault lands at a point the process itself signals, never at a moment a polling test happened to pick."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class InterruptAtJob(Callback):
+    """Ctrl-C (SIGINT to its own process) as job `job` of a sweep starts."""
+
+    def __init__(self, job: int) -> None:
+        self.job = job
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.job.num == self.job:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+class PauseAfterFirstEpoch(Callback):
+    """After the run logs its first val/acc: writes `reached`, then waits (up to 10 minutes) for `resume` to exist."""
+
+    def __init__(self, reached: str, resume: str) -> None:
+        self.reached, self.resume = Path(reached), Path(resume)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from cnnlab.tracking.run import TrackedRun
+
+        log_metrics, hook = TrackedRun.log_metrics, self
+
+        def pausing(run: TrackedRun, metrics, step: int = 0) -> None:
+            log_metrics(run, metrics, step)
+            if "val/acc" in metrics and not hook.reached.exists():
+                hook.reached.touch()
+                deadline = time.monotonic() + 600
+                while not hook.resume.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
+        TrackedRun.log_metrics = pausing
