@@ -73,6 +73,8 @@ def train_command(args: list[str]) -> int:
     # `--force` reads as a flag; Hydra takes settings only
     args = ["force=true" if arg == "--force" else arg for arg in args]
     check_overrides(args)
+    if "-m" in args or "--multirun" in args:
+        check_sweep_store(args)
     # Hydra reads sys.argv. argv[0] stays the real executable: Lightning re-runs it to start DDP ranks.
     os.environ[COMMAND_ENV] = "cnnlab train"
     sys.argv = [sys.argv[0], *args]
@@ -80,6 +82,20 @@ def train_command(args: list[str]) -> int:
     from cnnlab.tracking import sweep
 
     return 1 if sweep.last_sweep_failures else 0
+
+
+def check_sweep_store(args: list[str]) -> None:
+    """A sweep creates its parent run before any job: a tracking server that cannot be reached is one line now,
+    not minutes of MLflow's retries (a single run would train offline instead)."""
+    from cnnlab.config import composed_tracking_uri
+    from cnnlab.tracking.store import is_remote, resolve_tracking_uri, server_problem, uri_source
+
+    uri = resolve_tracking_uri(composed_tracking_uri(args))
+    if is_remote(uri) and (problem := server_problem(uri)):
+        raise CnnlabError(
+            f"cannot reach the tracking server {uri} ({problem}); a sweep needs it to create its parent run: start "
+            f"it, or set {uri_source()} to a local store such as sqlite:///outputs/mlflow/mlflow.db"
+        )
 
 
 def subcommand(module: str) -> Callable[[list[str]], int]:

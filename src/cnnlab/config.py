@@ -46,16 +46,29 @@ def config_groups() -> list[str]:
 
 def check_overrides(args: list[str]) -> None:
     """Composes the config the command line asks for (the first job of a sweep) and fails in one line if it can't."""
+    job = first_job(args)
+    if job is None:
+        return
+    try:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            compose(CONFIG_NAME, overrides=job)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise CnnlabError(unknown_key_message(err, job) or one_line(err)) from err
+
+
+def first_job(args: list[str]) -> list[str] | None:
+    """The overrides of the command line's first job (the first value of each sweep), its config group choices
+    checked; None when the command line asks for help or a listing rather than a run."""
     parsed = get_args_parser().parse_args(args)
     if parsed.help or parsed.hydra_help or parsed.cfg or parsed.info or parsed.shell_completion:
-        return
+        return None
     own = [o for o in parsed.overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
         overrides = OverridesParser.create().parse_overrides(own)
     except HydraException as err:
         raise CnnlabError(f"cannot parse the overrides: {one_line(err)}") from err
     groups = set(config_groups())
-    first_job: list[str] = []
+    job: list[str] = []
     for override in overrides:
         if override.is_sweep_override() and not _is_listable(override):
             continue  # a range for a sampling sweeper: nothing to check until it samples
@@ -68,12 +81,14 @@ def check_overrides(args: list[str]) -> None:
                         f"{override.key_or_group}={value} is not an option; valid choices: {', '.join(options)}"
                     )
         first = values[0] if override.is_sweep_override() else override.get_value_element_as_str()
-        first_job.append(f"{override.get_key_element()}={first}" if not override.is_delete() else override.input_line)
-    try:
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            compose(CONFIG_NAME, overrides=first_job)
-    except (HydraException, OmegaConfBaseException) as err:
-        raise CnnlabError(unknown_key_message(err, first_job) or one_line(err)) from err
+        job.append(f"{override.get_key_element()}={first}" if not override.is_delete() else override.input_line)
+    return job
+
+
+def composed_tracking_uri(args: list[str]) -> str:
+    """tracking.uri of the config the command line composes (its first job's)."""
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return str(compose(CONFIG_NAME, overrides=first_job(args) or []).tracking.uri)
 
 
 def unknown_key_message(err: BaseException, overrides: list[str]) -> str | None:

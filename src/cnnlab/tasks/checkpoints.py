@@ -3,6 +3,7 @@ into the task and network that wrote them."""
 
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import torch
 
 from cnnlab.errors import CnnlabError
 
+log = logging.getLogger(__name__)
 TASK_KEY = "cnnlab_task"  # the name of the task that wrote a checkpoint, stored by BaseTask.on_save_checkpoint
 RUN_KEY = "cnnlab_run_id"  # the MLflow run whose training wrote it, stored by cnnlab.callbacks.StampRunId
 
@@ -52,6 +54,11 @@ def load_initial_weights(task: torch.nn.Module, path: str | Path, task_name: str
             f"init_from={path} was written by {source}, but this run is task={task_name}; "
             f"give a checkpoint of a {task_name} run"
         )
+    trained_on = checkpoint.get("hyper_parameters", {}).get("class_names")
+    if trained_on is not None and list(trained_on) != list(getattr(task, "class_names", trained_on)):
+        # the output layer's rows follow the class order: by name they would mean other classes
+        log.warning("init_from=%s was trained on classes %s, this data has %s: the output layer starts from rows "
+                    "of other classes (fine-tuning retrains it)", path, list(trained_on), task.class_names)  # fmt: skip
     try:
         task.load_state_dict(checkpoint["state_dict"])
     except (KeyError, RuntimeError) as err:

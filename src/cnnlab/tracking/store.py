@@ -4,6 +4,7 @@ exists, and experiments with a known artifact root."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -65,8 +66,13 @@ def server_problem(uri: str, seconds: float = PROBE_SECONDS) -> str | None:
 
     try:
         response = requests.get(f"{uri.rstrip('/')}/health", timeout=(seconds / 2, seconds / 2))
+    except requests.Timeout:
+        return f"no answer within {seconds:g} s"
+    except requests.ConnectionError as err:
+        reason = re.search(r"\[Errno -?\d+\] [^'\")\]]+", str(err))  # e.g. [Errno 111] Connection refused
+        return reason.group(0) if reason else "cannot connect"
     except requests.RequestException as err:
-        return " ".join(str(err).split())[:200]
+        return type(err).__name__
     return None if response.ok else f"/health answered HTTP {response.status_code}"
 
 
