@@ -109,3 +109,15 @@ def test_reproduce_of_a_run_whose_config_was_damaged_is_one_line(tmp_path: Path,
     stderr = capfd.readouterr().err
     assert "its config.yaml artifact cannot be used" in stderr and "Traceback" not in stderr
     json.dumps(stderr)
+
+
+def test_a_sweep_whose_server_cannot_be_reached_is_one_line(tmp_path: Path, capfd, monkeypatch) -> None:
+    from cnnlab.cli import main
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    capfd.readouterr()
+    assert main(["train", "-m", "seed=1,2", f"hydra.sweep.dir={tmp_path}"]) == 1
+    stderr = capfd.readouterr().err
+    assert "cnnlab: error: cannot reach the tracking server" in stderr and "Connection refused" in stderr
+    assert "Traceback" not in stderr
