@@ -14,7 +14,7 @@ from cnnlab.data import build_data
 from cnnlab.data.bad_samples import BadSamples
 from cnnlab.data.coco_detection import load_checked
 from cnnlab.errors import CnnlabError
-from tests.data.test_coco_semantic import COCO128, needs_coco128
+from tests.data.coco_files import COCO128, needs_coco128, write_coco
 
 NORMALIZE = {"mean": [0.0] * 3, "std": [1.0] * 3}
 
@@ -25,19 +25,6 @@ def coco_data(annotations: Path, images: Path, **extra):
         "normalize": NORMALIZE, "augment": [], **extra,
     }  # fmt: skip
     return build_data(settings)
-
-
-def write_coco(tmp_path: Path, annotations: list[dict], images: int = 2, size: tuple[int, int] = (40, 30)) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir(exist_ok=True)
-    listed = []
-    for i in range(1, images + 1):
-        Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(folder / f"{i}.png")
-        listed.append({"id": i, "file_name": f"{i}.png", "width": size[0], "height": size[1]})
-    categories = [{"id": 7, "name": "cat"}, {"id": 42, "name": "dog"}]
-    path = tmp_path / "instances.json"
-    path.write_text(json.dumps({"images": listed, "annotations": annotations, "categories": categories}))
-    return path
 
 
 def box(ann_id: int, bbox: list[float], image_id: int = 1, category: int = 7, **extra) -> dict:

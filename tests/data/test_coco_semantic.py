@@ -3,7 +3,6 @@ and image sizes are one-line errors."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,7 @@ from cnnlab.data.bad_samples import BadSamples
 from cnnlab.data.coco_schema import load_instances, rle_string_counts
 from cnnlab.data.coco_semantic import rasterise
 from cnnlab.errors import CnnlabError
-
-COCO128 = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco128"
-needs_coco128 = pytest.mark.skipif(not (COCO128 / "instances.json").is_file(), reason="../shared/data/coco128 absent")
+from tests.data.coco_files import COCO128, needs_coco128, write_coco
 
 
 def load_coco(path: Path):
@@ -97,16 +94,7 @@ def polygon(ann_id: int, segmentation, image_id: int = 1, category: int = 7, **e
 
 
 def write_semantic(tmp_path: Path, annotations: list[dict], images: int = 5, size: tuple[int, int] = (32, 64)) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir(exist_ok=True)
-    listed = []
-    for i in range(1, images + 1):
-        Image.fromarray(np.zeros((size[1], size[0], 3), np.uint8)).save(folder / f"{i}.png")
-        listed.append({"id": i, "file_name": f"{i}.png", "width": size[0], "height": size[1]})
-    path = tmp_path / "instances.json"
-    categories = [{"id": 7, "name": "cat"}, {"id": 42, "name": "dog"}]
-    path.write_text(json.dumps({"images": listed, "annotations": annotations, "categories": categories}))
-    return path
+    return write_coco(tmp_path, annotations, images=images, size=size)
 
 
 def semantic_data(path: Path, **extra):

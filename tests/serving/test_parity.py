@@ -72,6 +72,16 @@ def predicted(store: str, run_id: str, inputs: list[str], tmp_path: Path, monkey
     return [json.loads(line) for line in output.read_text().splitlines()]
 
 
+def outputs_of_test_step(task, data) -> list:
+    """What the test step's forward gives, batch by batch, on the test loader."""
+    with torch.no_grad():
+        return [task.predict_step(batch, 0) for batch in data.test_dataloader()]
+
+
+def probabilities(results: list[dict]) -> torch.Tensor:
+    return torch.tensor([list(r["probabilities"].values()) for r in results])
+
+
 def test_classification(trained, tmp_path: Path, monkeypatch) -> None:
     store, runs = trained
     run_id, run = runs["classification"]
@@ -80,11 +90,9 @@ def test_classification(trained, tmp_path: Path, monkeypatch) -> None:
     for i, image in enumerate(data.splits.test.images):  # the test split's own pixels, as files
         files.append(str(tmp_path / f"{i}.png"))
         Image.fromarray(image[..., 0]).save(files[-1])
-    with torch.no_grad():
-        expected = torch.cat([task.predict_step(batch, 0) for batch in data.test_dataloader()])
+    expected = torch.cat(outputs_of_test_step(task, data))
     results = predicted(store, run_id, files, tmp_path, monkeypatch)
-    got = torch.tensor([list(r["probabilities"].values()) for r in results])
-    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(probabilities(results), expected, atol=1e-5)
 
 
 def test_text(trained, tmp_path: Path, monkeypatch) -> None:
@@ -92,11 +100,9 @@ def test_text(trained, tmp_path: Path, monkeypatch) -> None:
     run_id, run = runs["text"]
     _, task, data = source(store, run)
     sentences = [s.text for s in data.splits.test.sentences][:40]
-    with torch.no_grad():
-        expected = torch.cat([task.predict_step(batch, 0) for batch in data.test_dataloader()])[: len(sentences)]
+    expected = torch.cat(outputs_of_test_step(task, data))[: len(sentences)]
     results = predicted(store, run_id, sentences, tmp_path, monkeypatch)
-    got = torch.tensor([list(r["probabilities"].values()) for r in results])
-    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(probabilities(results), expected, atol=1e-5)
 
 
 def test_segmentation(trained, tmp_path: Path, monkeypatch) -> None:
@@ -104,8 +110,7 @@ def test_segmentation(trained, tmp_path: Path, monkeypatch) -> None:
     run_id, run = runs["segmentation"]
     _, task, data = source(store, run)
     files = [str(image) for image, _ in data.splits.test.items]
-    with torch.no_grad():
-        expected = torch.cat([task.predict_step(batch, 0) for batch in data.test_dataloader()])
+    expected = torch.cat(outputs_of_test_step(task, data))
     results = predicted(store, run_id, files, tmp_path, monkeypatch)
     for result, mask in zip(results, expected, strict=True):
         assert np.array_equal(np.asarray(Image.open(result["mask"])), mask.numpy())
@@ -117,8 +122,7 @@ def test_detection(trained, tmp_path: Path, monkeypatch) -> None:
     _, task, data = source(store, run)
     test = data.splits.test
     files = [str(test.images / test.coco.imgs[i]["file_name"]) for i in test.image_ids]
-    with torch.no_grad():
-        expected = [found for batch in data.test_dataloader() for found in task.predict_step(batch, 0)]
+    expected = [found for batch in outputs_of_test_step(task, data) for found in batch]
     results = predicted(store, run_id, files, tmp_path, monkeypatch)
     assert any(r["detections"] for r in results), "an untrained-looking detector: nothing to compare"
     for result, found in zip(results, expected, strict=True):
