@@ -66,7 +66,10 @@ def first_job(args: list[str]) -> list[str] | None:
     try:
         overrides = OverridesParser.create().parse_overrides(own)
     except HydraException as err:
-        raise CnnlabError(f"cannot parse the overrides: {one_line(err)}") from err
+        raise CnnlabError(
+            f"cannot parse the overrides: {one_line(err)}; quote a value that holds = , [ ] {{ }} or spaces, e.g. "
+            "data.root='/my data/a=b,c'"
+        ) from err
     groups = set(config_groups())
     job: list[str] = []
     for override in overrides:

@@ -6,21 +6,36 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from annotated_types import Interval
 
 from cnnlab.data import check_data
 from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.registry import check_settings, check_value, keyword_hints
-from cnnlab.setting_types import PositiveInt
+from cnnlab.setting_types import NonNegativeFloat, NonNegativeInt, PositiveInt
 from cnnlab.tasks import TASKS
 from cnnlab.tasks.optimization import check_optimization
 from cnnlab.tracking.store import check_store, resolve_tracking_uri
 
 # trainer.* keys that are cnnlab's, not Lightning Trainer arguments: they change the network and its inputs.
 SPEED_OPTIONS = ("channels_last", "compile")
+BatchLimit = Annotated[float, Interval(gt=0, le=1)] | PositiveInt  # a share of the batches, or a count
+# Ranges Lightning's annotations do not say (or allow values cnnlab cannot use, e.g. max_epochs=-1 for "forever",
+# which no learning-rate schedule can span).
+TRAINER_RANGES = {
+    "max_epochs": PositiveInt,
+    "min_epochs": NonNegativeInt | None,
+    "accumulate_grad_batches": PositiveInt,
+    "gradient_clip_val": NonNegativeFloat | None,
+    "log_every_n_steps": PositiveInt | None,
+    "check_val_every_n_epoch": PositiveInt | None,
+    "limit_train_batches": BatchLimit | None,
+    "limit_val_batches": BatchLimit | None,
+    "limit_test_batches": BatchLimit | None,
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,7 @@ def check_choices(config: dict[str, Any]) -> None:
     check_data(config["data"], task)
     check_optimization(config["optimizer"], config["scheduler"])
     check_trainer(config["trainer"])
+    check_tracking(config["tracking"])
     check_store(resolve_tracking_uri(config["tracking"]["uri"]))
     check_writable(Path(config["run_dir"]))
     if config.get("init_from") and not Path(config["init_from"]).is_file():
@@ -78,7 +94,12 @@ def check_trainer(settings: dict[str, Any]) -> None:
             close = difflib.get_close_matches(key, [*hints, *SPEED_OPTIONS], n=3)
             hint = f"did you mean {' or '.join(f'trainer.{c}' for c in close)}?" if close else "see lightning's Trainer"
             raise CnnlabError(f"trainer.{key} is not a Trainer argument; {hint}")
-        check_value(f"trainer.{key}", value, hints[key])
+        check_value(f"trainer.{key}", value, TRAINER_RANGES.get(key, hints[key]))
+
+
+def check_tracking(settings: dict[str, Any]) -> None:
+    if not str(settings.get("experiment") or "").strip():
+        raise CnnlabError("tracking.experiment is empty; name the MLflow experiment, e.g. tracking.experiment=digits")
 
 
 def check_experiment_fits_data() -> None:

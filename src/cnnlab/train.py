@@ -262,4 +262,4 @@ def report(metrics: dict[str, float], run: TrackedRun) -> None:
         return
     headline = {k: v for k, v in metrics.items() if k.startswith("test/") and k.count("/") == 1}
     print("test: " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(headline.items())))
-    print(f"MLflow: {run.ui_hint()}; browse with `make ui`")
+    print(f"MLflow: {run.ui_hint()}" + ("" if run.offline else "; browse with `make ui`"))

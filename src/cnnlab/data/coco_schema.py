@@ -81,11 +81,14 @@ def check_categories(path: Path, categories: list) -> dict[int, str]:
 
 def usable_images(path: Path, images: list, bad_samples: BadSamples) -> dict[int, dict]:
     """{image id: entry} of the entries with an id, a file name and a positive size; the others go to bad_samples."""
-    usable = {}
+    usable, id_of_file = {}, {}
     for index, image in enumerate(images):
         problem = image_problem(image)
+        if problem is None and image["file_name"] in id_of_file:  # one picture would train with two sets of boxes
+            problem = f"has the file_name {image['file_name']!r} of image {id_of_file[image['file_name']]}"
         if problem is None:
             usable[image["id"]] = image
+            id_of_file[image["file_name"]] = image["id"]
         else:
             bad_samples.handle(CnnlabError(f"{path}: image {_name(image, index)} {problem}"))
     return usable

@@ -7,6 +7,7 @@ from typing import Any
 
 from cnnlab.data.base import SplitDataModule
 from cnnlab.data.transforms import build_transforms
+from cnnlab.setting_types import PositiveInt
 
 
 class ImageClassificationData(SplitDataModule):
@@ -15,7 +16,7 @@ class ImageClassificationData(SplitDataModule):
     def __init__(
         self,
         *,
-        image_size: int | None,
+        image_size: PositiveInt | None,
         normalize: Mapping[str, Sequence[float]],
         augment: Sequence[Mapping[str, Any]] | None = None,
         **loader: Any,  # batch_size and the DataLoader options of SplitDataModule

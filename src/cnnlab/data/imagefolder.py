@@ -33,7 +33,7 @@ class ImageFolderData(ImageClassificationData):
         **common,
     ) -> None:
         super().__init__(**common)
-        if not common.get("image_size"):
+        if common.get("image_size") is None:
             raise CnnlabError("data.image_size must be set for data=imagefolder (its images may differ in size)")
         self.root = Path(root)
         self.channels = channels

@@ -89,8 +89,14 @@ def _pairs(folder: Path, images: FileLister, masks: FileLister) -> list[Pair]:
     if not image_dir.is_dir() or not mask_dir.is_dir():
         raise CnnlabError(f"{folder} needs images/ and masks/ sub-folders (a mask per image, same file stem)")
     mask_of = {mask.stem: mask for mask in masks.files(mask_dir, recursive=False)}
-    pairs = []
+    pairs, image_of = [], {}
     for image in images.files(image_dir, recursive=False):
+        if image.stem in image_of:  # 0.png and 0.jpg would share masks/0.png, drawn for one of them
+            raise CnnlabError(
+                f"{image} and {image_of[image.stem]} share the stem '{image.stem}', so one mask would serve both; "
+                "rename one (with its mask)"
+            )
+        image_of[image.stem] = image
         if image.stem not in mask_of:
             missing = mask_dir / f"{image.stem}.png"
             raise CnnlabError(f"{missing}: missing mask for image {image}; every image needs a PNG mask with its stem")

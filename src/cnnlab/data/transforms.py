@@ -42,7 +42,7 @@ def build_transforms(
                 position="top_left", fill_mask=mask_fill,
             )
         )  # fmt: skip
-    steps.append(A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0))
+    steps.append(normalization(normalize))
     steps.append(ToTensorV2())
     # albumentations draws from its own generator, untouched by seed_everything: seed it explicitly.
     return A.Compose(steps, seed=seed)
@@ -65,10 +65,17 @@ def build_detection_transforms(
         steps.append(A.LongestMaxSize(max_size=image_size))
     if train:
         steps += [augmentation(item) for item in augment or ()]
-    steps.append(A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0))
+    steps.append(normalization(normalize))
     steps.append(ToTensorV2())
     boxes = A.BboxParams(format="pascal_voc", label_fields=["labels", "instance"], min_visibility=0.3, clip=True)
     return A.Compose(steps, bbox_params=boxes, seed=seed)
+
+
+def normalization(normalize: Mapping[str, Sequence[float]]) -> A.Normalize:
+    """(pixel / 255 - mean) / std per channel; a std of 0 would make every pixel infinite."""
+    if any(not std > 0 for std in normalize["std"]):
+        raise CnnlabError(f"data.normalize.std={list(normalize['std'])}: every std must be above 0")
+    return A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0)
 
 
 def seed_worker_transform(worker_id: int) -> None:
@@ -100,7 +107,8 @@ def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:
             warnings.simplefilter("always")
             transform = cls(**(kwargs or {}))
     except (TypeError, ValueError) as err:
-        raise CnnlabError(f"data.augment: bad settings for {name}: {str(err).splitlines()[0]}") from err
+        detail = " ".join(str(err).split())[:300]  # pydantic's summary line alone does not say which value
+        raise CnnlabError(f"data.augment: bad settings for {name}: {detail}") from err
     for warning in caught:
         if "not valid for transform" in str(warning.message):
             raise CnnlabError(f"data.augment: bad settings for {name}: {warning.message}")

@@ -28,6 +28,7 @@ Predictor = Callable[[BaseTask, Sequence[tuple[str, Any]], Mapping[str, Any], Pa
 PREDICTORS: Registry[Predictor] = Registry("task")
 READERS: dict[str, Callable[[BaseTask, str, str], list[tuple[str, Any]]]] = {}
 ON_BAD_INPUT = ("skip", "fail")
+TEXT_SUFFIXES = (".txt", ".tsv", ".csv", ".jsonl", ".text")
 
 
 def predict(
@@ -71,10 +72,15 @@ def read_images(task: BaseTask, item: str, encoding: str) -> list[tuple[str, np.
 
 
 def read_sentences(task: BaseTask, item: str, encoding: str) -> list[tuple[str, str]]:
-    """A sentence, or a text file of them, one per line (named file:line)."""
+    """A sentence, or a text file of them, one per line (named file:line). An argument that names a file which
+    is not there (one word ending in .txt, .tsv, ...; or with a "/" and no space) is an error, not a sentence."""
     path = Path(item)
     if len(item) < 4096 and path.is_file():
-        return [(f"{item}:{number}", line) for number, line in read_lines(path, encoding)]
+        return [(f"{item}:{number}", line) for number, line in read_lines(path, encoding, setting="--encoding")]
+    if not item.strip():
+        raise CnnlabError("an empty sentence was given; give text, or a file of sentences")
+    if " " not in item.strip() and (path.suffix.lower() in TEXT_SUFFIXES or "/" in item):
+        raise CnnlabError(f"{item}: no such file; give an existing file of sentences, or a sentence")
     return [(item, item)]
 
 
@@ -123,7 +129,7 @@ def predict_masks(task: BaseTask, inputs, data_settings, out_dir: Path) -> list[
     transform = eval_transform(data_settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
-    for (name, image), stem in zip(inputs, distinct_stems([n for n, _ in inputs]), strict=True):
+    for (name, image), stem in zip(inputs, distinct_stems([n for n, _ in inputs], out_dir), strict=True):
         tensor = transform(image=image)["image"][None]
         mask = task.predict_step(tensor, 0)[0, : image.shape[0], : image.shape[1]].numpy().astype(np.uint8)
         mask_path = out_dir / f"{stem}_mask.png"
@@ -134,15 +140,18 @@ def predict_masks(task: BaseTask, inputs, data_settings, out_dir: Path) -> list[
     return results
 
 
-def distinct_stems(names: Sequence[str]) -> list[str]:
-    """File stems, numbered where two inputs share one (a/x.png and b/x.png give x and x-2)."""
+def distinct_stems(names: Sequence[str], out_dir: Path) -> list[str]:
+    """File stems for the masks, numbered where two inputs share one (a/x.png and b/x.png give x and x-2) or a
+    mask of that name is already in out_dir (an earlier call's mask is never overwritten)."""
     stems, seen = [], set()
     for name in names:
         stem, number = Path(name).stem, 1
-        while (stem if number == 1 else f"{stem}-{number}") in seen:
+        while (candidate := stem if number == 1 else f"{stem}-{number}") in seen or (
+            out_dir / f"{candidate}_mask.png"
+        ).exists():
             number += 1
-        stems.append(stem if number == 1 else f"{stem}-{number}")
-        seen.add(stems[-1])
+        stems.append(candidate)
+        seen.add(candidate)
     return stems
 
 

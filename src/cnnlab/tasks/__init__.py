@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cnnlab.errors import CnnlabError
 from cnnlab.registry import Registry, check_settings
 from cnnlab.tasks.base import BaseTask
 from cnnlab.tasks.classification import ClassificationTask
@@ -30,6 +31,12 @@ def build_task(
 ) -> BaseTask:
     """The task named by settings["name"], given the backbone/optimizer configs and the facts its data reports."""
     cls = TASKS.get(settings["name"])
+    classes = data_facts.get("class_names", [])
+    if len(classes) < cls.min_classes:
+        raise CnnlabError(
+            f"the data has {len(classes)} class(es) ({', '.join(map(str, classes))}); task={settings['name']} needs at "
+            f"least {cls.min_classes}: add data of another class"
+        )
     provided = ("backbone", "optimizer", "scheduler", *data_facts)
     kwargs = check_settings(cls, dict(settings), "task", provided=provided)
     return cls(backbone=dict(backbone), optimizer=dict(optimizer), scheduler=dict(scheduler), **data_facts, **kwargs)

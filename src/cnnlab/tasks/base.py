@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -18,6 +18,7 @@ from cnnlab.tasks.checkpoints import TASK_KEY
 from cnnlab.tasks.optimization import build_optimizer, build_scheduler
 
 STAGES = ("train", "val", "test")
+MonitorMode = Literal["max", "min"]  # whether a larger task.monitor is better
 UNSAFE_IN_KEYS = re.compile(r"[^\w.\- ]")  # MLflow metric keys allow these; "/" would nest the key
 
 
@@ -47,13 +48,15 @@ class BaseTask(pl.LightningModule):
     `Task.load_from_checkpoint(path)` rebuilds the task without Hydra.
     """
 
+    min_classes = 2  # what the data must hold: one class is nothing to tell apart
+
     def __init__(
         self,
         *,
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any],
         monitor: str,
-        monitor_mode: str,
+        monitor_mode: MonitorMode,
     ) -> None:
         super().__init__()
         self.optimizer_settings = dict(optimizer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +18,29 @@ TASK_KEY = "cnnlab_task"  # the name of the task that wrote a checkpoint, stored
 RUN_KEY = "cnnlab_run_id"  # the MLflow run whose training wrote it, stored by cnnlab.callbacks.StampRunId
 
 
-def checkpoint_run_id(path: str | Path) -> str | None:
-    """The run id stamped in a checkpoint (None for one written before stamping, or one that cannot be read).
-
-    Memory-mapped: only the small dictionary is read, not the weights.
-    """
+def checkpoint_field(path: str | Path, key: str) -> Any:
+    """One top-level entry of a checkpoint (None when absent or unreadable). Memory-mapped: the weights are not
+    read."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True).get(RUN_KEY)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True).get(key)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError):
         return None
+
+
+def checkpoint_run_id(path: str | Path) -> str | None:
+    """The run id stamped in a checkpoint (None for one written before stamping, or one that cannot be read)."""
+    return checkpoint_field(path, RUN_KEY)
 
 
 def read_checkpoint(path: str | Path, setting: str = "init_from") -> dict[str, Any]:
     """A checkpoint's contents; a file holding pickled objects besides data is refused (loading it could run code)."""
     path = Path(path)
+    if path.is_dir():
+        raise CnnlabError(f"{setting}={path} is a folder; give a .ckpt file from a run's checkpoints/ folder")
     if not path.is_file():
         raise CnnlabError(f"{setting}={path}: no such file; give a .ckpt from a run's checkpoints/ folder")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives since torch 1.6
+        raise CnnlabError(f"{setting}={path} is not a checkpoint (not a file torch.save wrote); give a .ckpt file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

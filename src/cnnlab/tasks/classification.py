@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -13,9 +13,13 @@ from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models import build_classifier
 from cnnlab.plots.confusion import confusion_matrix_figure
-from cnnlab.tasks.base import BaseTask, class_key_table, metric_key_names
+from cnnlab.tasks.base import BaseTask, MonitorMode, class_key_table, metric_key_names
 
 HEADS = ("multiclass", "binary", "multilabel")
+
+
+# The validation metrics the task logs every epoch: what checkpoints and early stopping can follow.
+ClassificationMonitor = Literal["val/acc", "val/f1", "val/loss"]
 
 
 class ClassificationTask(BaseTask):
@@ -34,8 +38,8 @@ class ClassificationTask(BaseTask):
         scheduler: Mapping[str, Any],
         head: str = "multiclass",
         label_smoothing: float = 0.0,
-        monitor: str = "val/acc",
-        monitor_mode: str = "max",
+        monitor: ClassificationMonitor = "val/acc",
+        monitor_mode: MonitorMode = "max",
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
         self.save_hyperparameters()

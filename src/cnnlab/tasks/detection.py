@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -11,13 +11,21 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from cnnlab.models.detection import PaddedDetections, build_detector, without_background
 from cnnlab.plots.boxes import detection_overlay_figure
-from cnnlab.tasks.base import BaseTask, class_key_table, metric_key_names
+from cnnlab.tasks.base import BaseTask, MonitorMode, class_key_table, metric_key_names
 
 Batch = tuple[list[Tensor], list[dict[str, Any]]]
 
 
+# The validation metrics the task logs every epoch: what checkpoints and early stopping can follow.
+DetectionMonitor = Literal[
+    "val/map", "val/map_50", "val/map_75", "val/map_small", "val/map_medium", "val/map_large", "val/mar_100",
+    "val/mask_map", "val/mask_map_50", "val/mask_map_75",  # Mask R-CNN
+]
+
+
 class DetectionTask(BaseTask):
     task_name = "detection"
+    min_classes = 1  # object classes; the background is the detector's own
 
     def __init__(
         self,
@@ -37,8 +45,8 @@ class DetectionTask(BaseTask):
         detections_per_img: int = 100,
         arch_options: Mapping[str, Any] | None = None,
         overlay_images: int = 4,
-        monitor: str = "val/map_50",
-        monitor_mode: str = "max",
+        monitor: DetectionMonitor = "val/map_50",
+        monitor_mode: MonitorMode = "max",
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
         self.save_hyperparameters()

@@ -11,6 +11,7 @@ from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, StepLR
 
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.registry import check_settings
+from cnnlab.setting_types import NonNegativeFloat, PositiveFloat, PositiveInt, Probability
 
 OPTIMIZERS = {
     "sgd": torch.optim.SGD,
@@ -23,11 +24,14 @@ OPTIMIZERS = {
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], settings: Mapping[str, Any]) -> torch.optim.Optimizer:
     cls = pick("optimizer", settings["name"], OPTIMIZERS)
     kwargs = check_settings(cls, dict(settings), "optimizer", provided=("params",))
-    if settings["lr"] <= 0:
+    if not settings["lr"] > 0:
         raise CnnlabError(f"optimizer.lr={settings['lr']} must be positive")
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
-    return cls(parameters, **kwargs)
+    try:
+        return cls(parameters, **kwargs)
+    except ValueError as err:  # torch's own range checks (momentum, weight_decay, betas, ...)
+        raise CnnlabError(f"optimizer={settings['name']}: {err}; fix the optimizer.* setting it names") from err
 
 
 def check_optimization(optimizer: Mapping[str, Any], scheduler: Mapping[str, Any]) -> None:
@@ -51,7 +55,10 @@ def build_scheduler(
     return builder(optimizer, max_epochs=max_epochs, steps_per_epoch=steps_per_epoch, **options)
 
 
-def cosine(optimizer, *, max_epochs: int, steps_per_epoch: int, warmup_epochs: float = 0, min_lr: float = 0.0) -> dict:
+def cosine(
+    optimizer, *, max_epochs: int, steps_per_epoch: int, warmup_epochs: NonNegativeFloat = 0,
+    min_lr: NonNegativeFloat = 0.0,
+) -> dict:
     """Linear warm-up then cosine decay to min_lr, stepped every batch."""
     total = max(1, max_epochs * steps_per_epoch)
     warmup = int(warmup_epochs * steps_per_epoch)
@@ -67,11 +74,13 @@ def cosine(optimizer, *, max_epochs: int, steps_per_epoch: int, warmup_epochs: f
     return {"scheduler": LambdaLR(optimizer, factor), "interval": "step"}
 
 
-def step(optimizer, *, max_epochs: int, steps_per_epoch: int, step_size: int = 10, gamma: float = 0.1) -> dict:
+def step(
+    optimizer, *, max_epochs: int, steps_per_epoch: int, step_size: PositiveInt = 10, gamma: PositiveFloat = 0.1
+) -> dict:
     return {"scheduler": StepLR(optimizer, step_size=step_size, gamma=gamma), "interval": "epoch"}
 
 
-def onecycle(optimizer, *, max_epochs: int, steps_per_epoch: int, pct_start: float = 0.3) -> dict:
+def onecycle(optimizer, *, max_epochs: int, steps_per_epoch: int, pct_start: Probability = 0.3) -> dict:
     max_lr = [group["lr"] for group in optimizer.param_groups]
     scheduler = OneCycleLR(
         optimizer, max_lr=max_lr, epochs=max_epochs, steps_per_epoch=steps_per_epoch, pct_start=pct_start

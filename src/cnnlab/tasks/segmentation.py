@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from torchmetrics import Accuracy, F1Score, JaccardIndex, MetricCollection
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models.segmentation import build_segmenter
 from cnnlab.plots.overlay import segmentation_overlay_figure
-from cnnlab.tasks.base import BaseTask, class_key_table, metric_key_names
+from cnnlab.tasks.base import BaseTask, MonitorMode, class_key_table, metric_key_names
 
 MODES = ("multiclass", "binary")
 
@@ -37,6 +37,10 @@ def build_loss(name: str, mode: str, ignore_index: int) -> nn.Module:
     return pick("task.losses", name, builders)()
 
 
+# The validation metrics the task logs every epoch: what checkpoints and early stopping can follow.
+SegmentationMonitor = Literal["val/miou", "val/dice", "val/pixel_acc", "val/loss"]
+
+
 class SegmentationTask(BaseTask):
     task_name = "segmentation"
 
@@ -57,8 +61,8 @@ class SegmentationTask(BaseTask):
         losses: Mapping[str, float] | None = None,
         overlay_images: int = 6,
         overlay_every_n_epochs: int = 0,
-        monitor: str = "val/miou",
-        monitor_mode: str = "max",
+        monitor: SegmentationMonitor = "val/miou",
+        monitor_mode: MonitorMode = "max",
     ) -> None:
         super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
         self.save_hyperparameters()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -14,8 +14,11 @@ from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
 
 from cnnlab.data.text import Vocabulary
 from cnnlab.models import build_text_classifier
-from cnnlab.tasks.base import BaseTask
+from cnnlab.tasks.base import BaseTask, MonitorMode
 from cnnlab.tasks.classification import report_confusion
+
+# The validation metrics the task logs every epoch: what checkpoints and early stopping can follow.
+TextMonitor = Literal["val/acc", "val/f1", "val/loss"]
 
 
 class TextClassificationTask(BaseTask):
@@ -35,8 +38,8 @@ class TextClassificationTask(BaseTask):
         scheduler: Mapping[str, Any],
         label_smoothing: float = 0.0,
         misclassified_examples: int = 50,
-        monitor: str = "val/acc",
-        monitor_mode: str = "max",
+        monitor: TextMonitor = "val/acc",
+        monitor_mode: MonitorMode = "max",
         load_vectors: bool = True,
     ) -> None:
         """vocabulary, tokenizer and max_length come from the data and are saved with the checkpoint, so that

@@ -121,6 +121,8 @@ class TrackedRun:
         keep(self.outbox)
 
     def ui_hint(self) -> str:
+        if self.offline:
+            return f"run {self.run_id} kept offline for {self.tracking_uri}"
         return f"run {self.run_id} (experiment {self.experiment_id}) in {self.tracking_uri}"
 
 

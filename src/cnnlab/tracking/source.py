@@ -81,6 +81,10 @@ def _no_config(client: MlflowClient, run: Run) -> str:
     """Why a run has no config.yaml: made by another tool, or stopped between its creation and its first records
     (a stale RUNNING run of that kind is marked FAILED, so it does not look alive forever)."""
     run_id, tags = run.info.run_id, run.data.tags
+    if tags.get(SWEEP_PARENT_TAG) == "true":
+        best = tags.get("cnnlab.best_run_id")
+        return (f"run {run_id} is a sweep's parent run, which holds no model; "
+                + (f"its best job is run {best}" if best else "use one of its job runs (cnnlab compare --sweep)"))
     if "cnnlab.command" not in tags:
         return f"run {run_id} has no config.yaml artifact: it was not made by cnnlab train"
     folder = tags.get(RUN_DIR_TAG)

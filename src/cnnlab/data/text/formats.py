@@ -66,6 +66,10 @@ class TextLinesData(TextClassificationData):
     ) -> None:
         super().__init__(**common)
         self.files = {"train": dict(train or {}), "val": val, "test": test}
+        for split, files in self.files.items():
+            paths = [str(Path(path).resolve()) for path in (files or {}).values()]
+            if len(set(paths)) < len(paths):  # every sentence would carry every label
+                raise CnnlabError(f"data.{split}: two classes name the same file; give each class its own file")
 
     def describe(self) -> str:
         return f"text_lines ({', '.join(Path(p).name for p in self.files['train'].values())})"

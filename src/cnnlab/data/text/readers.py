@@ -32,16 +32,16 @@ class Sentence:
     where: str  # "path:line", for error messages
 
 
-def read_text(path: str | Path, encoding: str) -> str:
-    """The file's text with a leading byte-order mark removed (whatever data.encoding says: a BOM is never text);
-    one-line errors for a missing or undecodable file or an unknown encoding."""
+def read_text(path: str | Path, encoding: str, setting: str = "data.encoding") -> str:
+    """The file's text with a leading byte-order mark removed (whatever the encoding says: a BOM is never text);
+    one-line errors for a missing or undecodable file or an unknown encoding, naming `setting` as the fix."""
     path = Path(path)
     if not path.is_file():
         raise CnnlabError(f"{path}: no such file; check the data.* path settings")
     try:
         wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
     except LookupError as err:
-        raise CnnlabError(f"data.encoding={encoding} is not a known encoding, e.g. utf-8 or iso-8859-1") from err
+        raise CnnlabError(f"{setting}={encoding} is not a known encoding, e.g. utf-8 or iso-8859-1") from err
     data = path.read_bytes()
     if not wide:  # read as Latin-1 or cp1252, a UTF-8 BOM would become the text "ï»¿"
         data = data.removeprefix(codecs.BOM_UTF8)
@@ -50,8 +50,8 @@ def read_text(path: str | Path, encoding: str) -> str:
     except UnicodeDecodeError as err:
         line = len(LINE_END.findall(data[: err.start].decode("latin-1"))) + 1
         raise CnnlabError(
-            f"{path}:{line}: not valid {encoding} ({err.reason}); set data.encoding to the file's encoding, "
-            "e.g. data.encoding=iso-8859-1"
+            f"{path}:{line}: not valid {encoding} ({err.reason}); set {setting} to the file's encoding, "
+            f"e.g. {setting}=iso-8859-1"
         ) from err
     return text.removeprefix("\ufeff")
 
@@ -63,10 +63,12 @@ def split_lines(text: str) -> list[str]:
     return lines[:-1] if lines[-1] == "" else lines
 
 
-def read_lines(path: str | Path, encoding: str, skipped: Skipped = None) -> Iterator[tuple[int, str]]:
+def read_lines(
+    path: str | Path, encoding: str, skipped: Skipped = None, setting: str = "data.encoding"
+) -> Iterator[tuple[int, str]]:
     """(line number, stripped line) for each non-blank line; one-line errors for a missing or undecodable file.
     Blank lines carry no sample: each is passed to `skipped` (to be counted), else logged."""
-    lines = split_lines(read_text(path, encoding))
+    lines = split_lines(read_text(path, encoding, setting))
     report_blank(path, [number for number, line in enumerate(lines, 1) if not line.strip(SPACE)], skipped)
     for number, line in enumerate(lines, 1):
         if line.strip(SPACE):
@@ -89,7 +91,7 @@ def read_prefixed(
     pattern = re.compile(label_pattern) if label_pattern else None
     sentences = []
     for number, line in read_lines(path, encoding, skipped):
-        field, _, text = line.partition(" ")
+        field, text = (line.split(None, 1) + [""])[:2]  # a tab separates as a space does (TSV-like files)
         where = f"{path}:{number}"
         if not text.strip(SPACE):
             raise CnnlabError(f"{where}: label '{field}' has no sentence; expected 'LABEL sentence' per line")
