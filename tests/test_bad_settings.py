@@ -121,3 +121,15 @@ def test_a_sweep_whose_server_cannot_be_reached_is_one_line(tmp_path: Path, capf
     stderr = capfd.readouterr().err
     assert "cnnlab: error: cannot reach the tracking server" in stderr and "Connection refused" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_sweep_job_with_a_bad_setting_counts_as_failed(tmp_path: Path, store: str, capfd) -> None:
+    from cnnlab.cli import main
+    from tests.conftest import FAST
+
+    capfd.readouterr()
+    status = main(["train", "-m", *FAST, "tracking.log_model=false", "optimizer.lr=1e-3,abc",
+                   f"hydra.sweep.dir={tmp_path / 'sweep'}"])  # fmt: skip
+    out, err = capfd.readouterr()
+    assert status == 1 and "1 of 2 jobs finished" in out, out[-2000:] + err[-2000:]
+    assert "cnnlab: error: optimizer.lr=abc is not valid" in err

@@ -16,9 +16,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnlab.errors import CnnlabError, as_user_error, user_message
-from cnnlab.signals import stop_on_sigterm
+from cnnlab.signals import Terminated, stop_on_sigterm
 from cnnlab.tracking.provenance import COMMAND_ENV
 
+STOPPED = "a run that had started is marked KILLED (continue it with resume=RUN_ID)"
 USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
 
 commands:
@@ -53,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_sigterm()
     try:
         return handler(args)
-    except SIGTERMException:  # Lightning's stop on SIGTERM carries no exit status
-        print("cnnlab: stopped by SIGTERM; the run is marked KILLED (resume it with resume=RUN_ID)", file=sys.stderr)
+    except (SIGTERMException, Terminated):  # Lightning's stop on SIGTERM carries no exit status
+        print(f"cnnlab: stopped by SIGTERM; {STOPPED}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("cnnlab: interrupted; the run is marked KILLED (resume it with resume=RUN_ID)", file=sys.stderr)
+        print(f"cnnlab: interrupted; {STOPPED}", file=sys.stderr)
         return 130
     except (CnnlabError, OSError) as err:
         error = as_user_error(err)

@@ -40,4 +40,6 @@ def as_user_error(err: BaseException) -> CnnlabError | None:
     if isinstance(err, OSError) and err.errno in DISK_FULL:
         where = f" writing {err.filename}" if err.filename else ""
         return CnnlabError(f"the disk is full{where}; free space there or set run_dir=FOLDER on another disk")
+    if isinstance(err, OSError) and err.filename:  # a path the user gave (or its folder) cannot be used as asked
+        return CnnlabError(f"{err.filename}: {err.strerror or err}; check the path and its permissions")
     return None

@@ -252,7 +252,9 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
     # Not Trainer arguments: they change the network and its inputs.
     task.use_speed_options(channels_last=options.pop("channels_last", False), compile_mode=options.pop("compile", None))
     try:
-        return pl.Trainer(**options, logger=run.logger(), callbacks=callbacks, default_root_dir=run_dir)
+        # use_distributed_sampler=False: the DataModule shards its splits itself, evaluation without padding
+        return pl.Trainer(**options, logger=run.logger(), callbacks=callbacks, default_root_dir=run_dir,
+                          use_distributed_sampler=False)  # fmt: skip
     except TypeError as err:
         raise CnnlabError(f"trainer: {err}; trainer.* keys are lightning Trainer arguments") from err
 

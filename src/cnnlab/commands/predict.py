@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from cnnlab.commands.store import add_tracking_uri_option, client_for
+from cnnlab.errors import CnnlabError
 
 
 def main(args: list[str]) -> int:
@@ -28,6 +30,7 @@ def main(args: list[str]) -> int:
     from cnnlab.tasks import restore_task
     from cnnlab.tracking.source import load_source_run
 
+    check_writable(options.output, options.out_dir)  # before the work, not after it
     source = load_source_run(client_for(options.tracking_uri), options.run_id)
     name = source.config["task"]["name"]
     task = restore_task(name, source.checkpoint("best"))
@@ -44,3 +47,16 @@ def main(args: list[str]) -> int:
         if "error" in result:
             print(f"cnnlab: error: {result['error']}", file=sys.stderr)
     return 1 if len(good) < len(results) else 0
+
+
+def check_writable(output: str | None, out_dir: str) -> None:
+    """The output file and the mask folder can be written: found now, a bad path costs no predictions."""
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise CnnlabError(f"--out-dir {folder} is a file; give a folder for the masks")
+    if output:
+        path = Path(output)
+        if path.is_dir():
+            raise CnnlabError(f"--output {path} is a folder; give a file name, e.g. {path / 'predictions.jsonl'}")
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+            raise CnnlabError(f"--output {path}: cannot write in {path.parent}; give a path in a folder you can write")

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
 from pytorch_lightning.accelerators import CUDAAccelerator
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cnnlab.data.bad_samples import BadSamples, SkippingDataset
@@ -78,22 +80,42 @@ class SplitDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         # Shuffle and augmentations seeded per epoch and sample: resumed runs repeat uninterrupted ones.
         epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
-        sampler = EpochShuffle(len(self.splits.train), self.seed, epoch)
-        return self._loader(SeededSamples(self.splits.train, self.seed), shuffle=False, sampler=sampler)
+        sampler: Sampler = EpochShuffle(len(self.splits.train), self.seed, epoch)
+        if shard := self._shard():  # each rank a share of the epoch's order (padded to equal shares)
+            sampler = DistributedSamplerWrapper(sampler, num_replicas=shard[0], rank=shard[1], shuffle=False)
+        # A last batch of one sample breaks batch norm ("Expected more than 1 value per channel"): drop it.
+        single = len(sampler) % self.batch_size == 1
+        return self._loader(SeededSamples(self.splits.train, self.seed), sampler=sampler, drop_last=single)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.val, shuffle=False)
+        return self._loader(self.splits.val, sampler=self._evaluation_sampler(self.splits.val))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.test, shuffle=False)
+        return self._loader(self.splits.test, sampler=self._evaluation_sampler(self.splits.test))
 
-    def _loader(self, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
+    def _evaluation_sampler(self, dataset: Dataset) -> Sampler | None:
+        """Under DDP, each sample on exactly one rank. Lightning's default sampler pads the split with repeated
+        samples to equal shares, so DDP metrics were of a slightly different test set (43/272, not 42/270)."""
+        if not (shard := self._shard()):
+            return None
+        return UnrepeatedDistributedSampler(dataset, num_replicas=shard[0], rank=shard[1], shuffle=False)
+
+    def _shard(self) -> tuple[int, int] | None:
+        """(world size, rank) when the attached Trainer runs several processes; the loaders split data themselves
+        (Trainer(use_distributed_sampler=False))."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        return trainer.world_size, trainer.global_rank
+
+    def _loader(self, dataset: Dataset, sampler: Sampler | None = None, drop_last: bool = False) -> DataLoader:
         options = self.loader_options.resolve(**self._accelerator())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=False,  # training order comes from the sampler (EpochShuffle)
             sampler=sampler,
+            drop_last=drop_last,
             worker_init_fn=seed_worker_transform if options["num_workers"] > 0 else None,
             collate_fn=type(self).collate_fn,
             **options,

@@ -204,6 +204,8 @@ def tracked_run(
         finished = isinstance(stop, SystemExit) and stop.code in (0, None) and not isinstance(stop, SIGTERMException)
         tracked.end("FINISHED" if finished else "KILLED")
         finish_offline(tracked)
+        if type(stop) is SystemExit and not finished:  # Lightning's exit(1) after Ctrl-C: said as the interrupt it is
+            raise KeyboardInterrupt from stop
         raise
     except BaseException as error:
         tracked.set_tags({ERROR_TAG: f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH]})

@@ -3,8 +3,11 @@ exists, and experiments with a known artifact root."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -47,14 +50,32 @@ def check_store(uri: str) -> None:
     servers are probed when a run starts (server_problem), where being away has a fallback."""
     if is_remote(uri):
         return
+    database = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if database is not None and not os.access(database.parent, os.W_OK):  # sqlite writes a journal beside it
+        raise CnnlabError(
+            f"{uri_source()}={uri}: cannot write in {database.parent} (read-only); point it at a folder you can write"
+        )
     try:
-        MlflowClient(uri).search_experiments(max_results=1)
+        with creating(database):
+            MlflowClient(uri).search_experiments(max_results=1)
     except Exception as err:  # MLflow, SQLAlchemy and the registry each raise their own types
         detail = " ".join(str(err).split())[:240]
         raise CnnlabError(
             f"{uri_source()}={uri} is not a usable MLflow store ({type(err).__name__}: {detail}); use e.g. "
             "sqlite:///outputs/mlflow/mlflow.db or http://HOST:PORT"
         ) from err
+
+
+@contextmanager
+def creating(database: Path | None) -> Iterator[None]:
+    """One process at a time creates a sqlite store's tables: two doing it at once make MLflow's migrations fail
+    in one of them ("duplicate column name")."""
+    if database is None:
+        yield
+        return
+    with open(database.with_name(f".{database.name}.lock"), "w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def server_problem(uri: str, seconds: float = PROBE_SECONDS) -> str | None:

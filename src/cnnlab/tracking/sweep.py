@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -23,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from cnnlab.plots.sweep import metric_vs_parameter_figure, parallel_coordinates_figure
 from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.run import SWEEP_PARENT_TAG, TrackedRun
-from cnnlab.tracking.store import ensure_experiment, resolve_tracking_uri
+from cnnlab.tracking.store import check_store, ensure_experiment, resolve_tracking_uri
 
 PARENT_ENV = "CNNLAB_SWEEP_PARENT_RUN_ID"
 OVERRIDES_TAG = "cnnlab.overrides"
@@ -56,6 +57,7 @@ class SweepRuns(Callback):
         tracking = OmegaConf.to_container(config.tracking, resolve=True)
         task = OmegaConf.to_container(config.task, resolve=True)
         uri = resolve_tracking_uri(tracking["uri"])
+        check_store(uri)  # creates a new sqlite store's tables under a lock (jobs may open it at once)
         client = MlflowClient(uri)
         experiment_id = ensure_experiment(client, tracking["experiment"], tracking["artifact_root"])
         overrides = list(config.hydra.overrides.task)
@@ -84,18 +86,25 @@ class SweepRuns(Callback):
         os.environ.pop(PARENT_ENV, None)
         atexit.unregister(self._end_if_interrupted)
         jobs = job_results(parent)
-        self.failed_jobs = sum(job["status"] != "FINISHED" for job in jobs)
+        # A job stopped by a bad setting never made a run: count jobs by the folders Hydra made for them.
+        launched = max(len(jobs), launched_jobs(Path(config.hydra.sweep.dir)))
+        finished = sum(job["status"] == "FINISHED" for job in jobs)
+        self.failed_jobs = launched - finished
         global last_sweep_failures
         last_sweep_failures = self.failed_jobs
         summarise(parent, jobs)
-        parent.client.set_terminated(parent.run_id, "FINISHED" if len(jobs) > self.failed_jobs else "FAILED")
-        finished = len(jobs) - self.failed_jobs
-        print(f"MLflow: sweep {parent.run_id}: {finished} of {len(jobs)} jobs finished")
+        parent.client.set_terminated(parent.run_id, "FINISHED" if finished else "FAILED")
+        print(f"MLflow: sweep {parent.run_id}: {finished} of {launched} jobs finished")
 
     def _end_if_interrupted(self) -> None:
         """At exit without on_multirun_end (Ctrl-C, a crash): the parent must not stay RUNNING."""
         if self.parent is not None:
             self.parent.client.set_terminated(self.parent.run_id, "KILLED")
+
+
+def launched_jobs(sweep_dir: Path) -> int:
+    """How many jobs Hydra started in `sweep_dir`: each has a folder holding its .hydra/ record."""
+    return sum(1 for folder in sweep_dir.glob("*/.hydra") if folder.is_dir()) if sweep_dir.is_dir() else 0
 
 
 def job_results(parent: TrackedRun) -> list[dict[str, Any]]:
