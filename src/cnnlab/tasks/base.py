@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 
 from cnnlab.tasks.checkpoints import TASK_KEY
 from cnnlab.tasks.optimization import build_optimizer, build_scheduler
@@ -63,6 +63,7 @@ class BaseTask(pl.LightningModule):
         self.scheduler_settings = dict(scheduler)
         self.monitor = monitor
         self.monitor_mode = monitor_mode
+        self.mean_losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
         self._pending_figures: dict[str, Figure] = {}
         self._pending_texts: dict[str, str] = {}
 
@@ -97,6 +98,13 @@ class BaseTask(pl.LightningModule):
 
     def stage_metrics(self, stage: str) -> MetricCollection:
         return getattr(self, f"{stage}_metrics")
+
+    def log_mean_loss(self, stage: str, loss: Tensor, batch_size: int, prog_bar: bool = False) -> None:
+        """<stage>/loss: the mean over every sample of the epoch, on all ranks together (Lightning's sync_dist
+        would average the ranks' means, off when their shares differ by a sample)."""
+        mean = self.mean_losses[stage]
+        mean.update(loss.detach(), weight=batch_size)
+        self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=prog_bar)
 
     def update_metrics(self, stage: str, predictions: Tensor, targets: Tensor) -> None:
         """Adds a batch to the stage's metrics, which are computed over the whole epoch and logged then.

@@ -95,11 +95,11 @@ class ClassificationTask(BaseTask):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, _, _ = self._shared_step(batch, "val")
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_mean_loss("val", loss, len(batch[1]), prog_bar=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, logits, targets = self._shared_step(batch, "test")
-        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        self.log_mean_loss("test", loss, len(batch[1]))
         if self.test_confusion is not None:
             self.test_confusion.update(logits.detach(), targets)
 

@@ -123,14 +123,14 @@ class SegmentationTask(BaseTask):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, predictions = self._shared_step(batch, "val")
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_mean_loss("val", loss, len(batch[1]), prog_bar=True)
         if batch_idx == 0 and self._overlay_due():
             name = f"overlays/val_epoch_{self.current_epoch:03d}.png"
             self.add_figure(name, self._overlay(batch, predictions, f"val, epoch {self.current_epoch}"))
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, predictions = self._shared_step(batch, "test")
-        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        self.log_mean_loss("test", loss, len(batch[1]))
         self.test_iou_per_class.update(predictions, batch[1])
         if batch_idx == 0:
             self.add_figure("overlays/test_best.png", self._overlay(batch, predictions, "test, best checkpoint"))

@@ -85,11 +85,11 @@ class TextClassificationTask(BaseTask):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, _ = self._shared_step(batch, "val")
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log_mean_loss("val", loss, len(batch[1]), prog_bar=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         loss, logits = self._shared_step(batch, "test")
-        self.log("test/loss", loss, on_epoch=True, sync_dist=True)
+        self.log_mean_loss("test", loss, len(batch[1]))
         self.test_confusion.update(logits.detach(), batch[1])
         self._note_misclassified(batch[0], batch[1], logits.argmax(dim=1))
 
