@@ -72,7 +72,8 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(make_config, store: str
 def test_ctrl_c_leaves_a_killed_run_and_a_checkpoint(store: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "interrupted"
     result = start_and_signal(run_dir, store, tmp_path, signal.SIGINT)
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode == 130 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "cnnlab: interrupted; a run that had started is marked KILLED" in result.stderr
     assert the_run(store).info.status == "KILLED"
     assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
 
