@@ -105,3 +105,33 @@ def test_a_text_file_in_another_encoding_is_one_line_naming_it(tmp_path: Path) -
     assert f"{sentences}:2: not valid utf-8" in result["error"]
     read = predict("text", task, [str(sentences)], tmp_path, {}, encoding="iso-8859-1")
     assert [r["input"] for r in read] == ["a fine film", "un caf\u00e9 noir"]
+
+
+def test_text_inputs_that_name_missing_files_or_nothing_are_errors(tmp_path: Path) -> None:
+    task = build_task(
+        {"name": "text"}, backbone={"name": "textcnn", "embedding_dim": 8, "maps": 4}, **OPTIMIZATION,
+        data_facts={"num_classes": 2, "class_names": ["neg", "pos"], "vocabulary": ["<pad>", "<unk>", "film"],
+                    "tokenizer": {}, "max_length": None},
+    )  # fmt: skip
+    results = predict("text", task, [str(tmp_path / "nosuch.txt"), "", "a fine film"], tmp_path, {})
+    assert "nosuch.txt: no such file" in results[0]["error"] and "empty sentence" in results[1]["error"]
+    assert results[2]["class"] in ("neg", "pos")
+
+
+def test_output_paths_are_checked_before_any_prediction(tmp_path: Path) -> None:
+    from cnnlab.commands.predict import check_writable
+
+    with pytest.raises(CnnlabError, match="is a folder"):
+        check_writable(str(tmp_path), str(tmp_path / "masks"))
+    with pytest.raises(CnnlabError, match="cannot write in"):
+        check_writable(str(tmp_path / "no" / "such" / "out.jsonl"), str(tmp_path / "masks"))
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(CnnlabError, match="is a file"):
+        check_writable(None, str(tmp_path / "afile"))
+
+
+def test_masks_of_an_earlier_call_are_never_overwritten(tmp_path: Path) -> None:
+    from cnnlab.serving.predictors import distinct_stems
+
+    (tmp_path / "x_mask.png").write_bytes(b"earlier")
+    assert distinct_stems(["a/x.png", "b/x.png", "y.png"], tmp_path) == ["x-2", "x-3", "y"]
