@@ -97,7 +97,24 @@ def check_trainer(settings: dict[str, Any]) -> None:
         check_value(f"trainer.{key}", value, TRAINER_RANGES.get(key, hints[key]))
 
 
+@dataclass(frozen=True)
+class TrackingSettings:
+    """conf/tracking/*.yaml (other keys may ride along, e.g. for ${oc.env:...} interpolations)."""
+
+    uri: str
+    experiment: str
+    artifact_root: str | None = None
+    run_name: str | None = None
+    log_model: bool = True
+    log_checkpoint: bool = True
+    register_as: str | None = None
+
+
 def check_tracking(settings: dict[str, Any]) -> None:
+    hints = keyword_hints(TrackingSettings)
+    for field in fields(TrackingSettings):
+        if field.name in settings:
+            check_value(f"tracking.{field.name}", settings[field.name], hints[field.name])
     if not str(settings.get("experiment") or "").strip():
         raise CnnlabError("tracking.experiment is empty; name the MLflow experiment, e.g. tracking.experiment=digits")
 

@@ -87,7 +87,10 @@ def check_value(setting: str, value: Any, hint: Any) -> None:
         if typing.get_origin(hint) in (typing.Union, types.UnionType):  # pydantic reports the first member only
             raise CnnlabError(f"{setting}={_shown(value)} is not valid: expected {expected}") from None
         reason = problem["msg"].lower().replace("input should", "should").replace("value should", "should")
-        raise CnnlabError(f"{setting}{where}={_shown(value)} is not valid: {reason} (expected {expected})") from None
+        quote = f"; for text write {setting}='{value}'" if isinstance(value, (int, float)) and "str" in expected else ""
+        raise CnnlabError(
+            f"{setting}{where}={_shown(value)} is not valid: {reason} (expected {expected}){quote}"
+        ) from None
     if _string_coerced(value, checked):
         raise CnnlabError(f"{setting}={_shown(value)} is not valid: expected {type_name(hint)}, got text")
 
