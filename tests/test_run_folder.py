@@ -41,7 +41,8 @@ def runs(store: str) -> list:
 
 def test_a_reused_run_dir_keeps_each_runs_checkpoints_its_own(tmp_path: Path, store: str, capfd) -> None:
     folder = tmp_path / "run"
-    assert train(tmp_path, capfd, f"run_dir={folder}")[0] == 0
+    status, out, err = train(tmp_path, capfd, f"run_dir={folder}")
+    assert status == 0, err[-3000:]
     status, out, _ = train(tmp_path, capfd, f"run_dir={folder}", "seed=7")
     assert status == 0 and f"this run writes to {folder}-2" in out
     first, second = runs(store)
@@ -85,7 +86,7 @@ def test_a_run_being_trained_is_not_resumed_twice(trained, tmp_path: Path, store
     run, folder = trained
     with open(folder / OWNER_FILE) as held:  # as the process training it holds it
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        status, _, err = train(tmp_path, capfd, f"resume={run.info.run_id}")
+        status, _, err = train(tmp_path, capfd, f"resume={run.info.run_id}", "trainer.max_epochs=3")
     assert status == 1 and f"run {run.info.run_id} is being trained now in {folder}" in err
     assert runs(store)[0].info.status == "FINISHED"
 

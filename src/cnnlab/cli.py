@@ -78,10 +78,11 @@ def train_command(args: list[str]) -> int:
         check_sweep_store(args)
     # Hydra reads sys.argv. argv[0] stays the real executable: Lightning re-runs it to start DDP ranks.
     os.environ[COMMAND_ENV] = "cnnlab train"
-    sys.argv = [sys.argv[0], *args]
-    hydra_train_app()
     from cnnlab.tracking import sweep
 
+    sweep.last_sweep_failures = 0  # this command's sweep, not an earlier one in the same process
+    sys.argv = [sys.argv[0], *args]
+    hydra_train_app()
     return 1 if sweep.last_sweep_failures else 0
 
 

@@ -21,6 +21,7 @@ from cnnlab.errors import CnnlabError
 
 Skipped = Callable[[str], None] | None  # receives one reason per skipped line
 log = logging.getLogger(__name__)
+FIELD_SEPARATOR = re.compile(r"[ \t]+")  # not str.split(): it also splits at \x1c-\x1f, which are text here
 LINE_END = re.compile(r"\r\n|\r|\n")
 SPACE = string.whitespace  # ASCII only: U+0085, U+00A0 and the like at a line's end are text, not padding
 
@@ -91,7 +92,7 @@ def read_prefixed(
     pattern = re.compile(label_pattern) if label_pattern else None
     sentences = []
     for number, line in read_lines(path, encoding, skipped):
-        field, text = (line.split(None, 1) + [""])[:2]  # a tab separates as a space does (TSV-like files)
+        field, text = (FIELD_SEPARATOR.split(line, maxsplit=1) + [""])[:2]  # a tab separates as a space does
         where = f"{path}:{number}"
         if not text.strip(SPACE):
             raise CnnlabError(f"{where}: label '{field}' has no sentence; expected 'LABEL sentence' per line")
