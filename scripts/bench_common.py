@@ -15,8 +15,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
-from cnnlab.config import CONFIG_DIR, CONFIG_NAME
-from cnnlab.train import train
+from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
+from cnnlab.dispatch import train
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from bench_common import compose_config, machine, scratch_store, write_result
 
 from cnnlab.data import build_data
 from cnnlab.tasks import build_task
-from cnnlab.tracking import tracked_run
+from cnnlab.tracking.run import tracked_run
 from cnnlab.train import build_trainer
 
 

@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
-from cnnlab.config import CONFIG_DIR, CONFIG_NAME
+from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
 
 # Few steps, no progress bars: what every in-process training run in the tests shares.
 FAST = [

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from cnnlab.config import CONFIG_DIR, CONFIG_NAME, config_groups, group_options
-from cnnlab.train import train
+from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME, config_groups, group_options
+from cnnlab.dispatch import train
 from tests.conftest import FAST
 
 GROUP_OPTIONS = [(g, o) for g in config_groups() if g not in ("experiment", "sweep") for o in group_options(g)]

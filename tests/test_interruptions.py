@@ -15,9 +15,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
 from cnnlab.tasks import ClassificationTask
-from cnnlab.train import train
 from tests.conftest import CNNLAB, FAST, cnnlab, sigint_as_usual
 
 # Default digits job, shortened: 6 epochs of 8 steps.

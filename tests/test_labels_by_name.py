@@ -12,8 +12,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from cnnlab.commands import evaluate, predict
+from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
-from cnnlab.train import train
 
 IMAGES = ["data=imagefolder", "data.image_size=16", "data.batch_size=8", "data.num_workers=0", "data.augment=[]",
           "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false",

@@ -17,7 +17,8 @@ from cnnlab.cli import main
 from cnnlab.errors import CnnlabError
 from cnnlab.run_folder import OWNER_FILE, claimed, owner
 from cnnlab.tasks.checkpoints import checkpoint_run_id
-from cnnlab.tracking.source import RUN_DIR_TAG, load_source_run
+from cnnlab.tracking.source import load_source_run
+from cnnlab.tracking.tags import RUN_DIR_TAG
 from tests.conftest import FAST
 
 QUICK = [*FAST, "tracking.log_model=false"]

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
-from cnnlab.config import CONFIG_DIR, CONFIG_NAME
+from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
 from tests.conftest import CNNLAB, cnnlab
 
 REPO = Path(__file__).resolve().parents[1]

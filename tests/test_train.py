@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
 from cnnlab.tasks import ClassificationTask
 from cnnlab.tracking.callbacks import process_age
-from cnnlab.train import train
 from tests.conftest import FAST, write_image_folder
 
 

@@ -13,8 +13,8 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from cnnlab.commands import evaluate, predict, reproduce
+from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
-from cnnlab.train import train
 from tests.conftest import FAST, cnnlab
 
 QUICK = [*FAST, "tracking.log_model=false"]

@@ -16,7 +16,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from cnnlab.data.epochs import mixed_seed
 from cnnlab.errors import CnnlabError
 from cnnlab.tasks.checkpoints import RUN_KEY
-from cnnlab.tracking import TrackedRun
+from cnnlab.tracking.run import TrackedRun
 
 INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
 

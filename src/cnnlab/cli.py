@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -12,8 +13,6 @@ from collections.abc import Callable
 # them, and a cnnlab process has no business phoning home: off unless the user sets MLFLOW_DISABLE_TELEMETRY=false.
 # Set before anything imports mlflow, which reads it once.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnlab.errors import CnnlabError, as_user_error, user_message
 from cnnlab.signals import Terminated, stop_on_sigterm
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from cnnlab import distributed
 
     if distributed.started_as_rank():  # a DDP rank of a running job: its config, not this command line
-        return distributed.run_as_rank()
+        return run_as_rank()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
@@ -46,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("-sc", "--shell-completion"):  # the completion script Hydra installs calls `cnnlab -sc query=...`
+        return shell_completion(argv)
     command, args = argv[0], argv[1:]
     handler = COMMANDS.get(command)
     if handler is None:
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_sigterm()
     try:
         return handler(args)
-    except (SIGTERMException, Terminated):  # Lightning's stop on SIGTERM carries no exit status
+    except Terminated:  # SIGTERM, also as Lightning stops on it (cnnlab.tracking.run says so)
         print(f"cnnlab: stopped by SIGTERM; {STOPPED}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
@@ -68,6 +69,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def shell_completion(argv: list[str]) -> int:
+    """Hydra's completion for `cnnlab train` (install it with `eval "$(cnnlab train -sc install=bash)"`). The
+    script it installs asks `cnnlab -sc query=bash` with the whole line: the `train` word is not an override."""
+    line = os.environ.get("COMP_LINE")
+    if line is not None:
+        os.environ["COMP_LINE"] = re.sub(r"^(\s*\S+)\s+train(\s|$)", r"\1\2", line)
+    return train_command(argv)
+
+
+def run_as_rank() -> int:
+    """Trains the job's shared config as this rank (rank 0 logs and checkpoints)."""
+    from cnnlab.distributed import shared_config
+    from cnnlab.train import train_config
+
+    train_config(shared_config())
+    return 0
+
+
 def train_command(args: list[str]) -> int:
     from cnnlab.config import check_overrides, hydra_train_app
 
@@ -78,7 +97,7 @@ def train_command(args: list[str]) -> int:
         check_sweep_store(args)
     # Hydra reads sys.argv. argv[0] stays the real executable: Lightning re-runs it to start DDP ranks.
     os.environ[COMMAND_ENV] = "cnnlab train"
-    from cnnlab.tracking import sweep
+    from cnnlab.tracking import sweep  # the module, not the package's names
 
     sweep.last_sweep_failures = 0  # this command's sweep, not an earlier one in the same process
     sys.argv = [sys.argv[0], *args]

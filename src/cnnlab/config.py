@@ -1,4 +1,4 @@
-"""Hydra wiring: where configs live, the `train` app, and a pre-flight check that makes bad overrides one line."""
+"""Hydra wiring: the `train` app, and a pre-flight check that makes bad overrides one line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import math
 import os
 import re
 import sys
-from pathlib import Path
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -20,28 +19,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME, config_groups, group_options
 from cnnlab.errors import CnnlabError, as_user_error, user_message
 
 log = logging.getLogger(__name__)
-
-
-def _config_dir() -> Path:
-    """CNNLAB_CONFIG_DIR, else conf/ of the source checkout (the project installs editable from a clone)."""
-    configured = os.environ.get("CNNLAB_CONFIG_DIR")
-    return Path(configured).resolve() if configured else Path(__file__).resolve().parents[2] / "conf"
-
-
-CONFIG_DIR = _config_dir()
-CONFIG_NAME = "train"
-
-
-def group_options(group: str) -> list[str]:
-    """The options of a config group: the YAML files of conf/<group>/."""
-    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
-
-
-def config_groups() -> list[str]:
-    return sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name != "hydra")  # hydra/: plugin configs
 
 
 def check_overrides(args: list[str]) -> None:
@@ -132,7 +113,7 @@ def one_line(err: BaseException) -> str:
 @hydra.main(config_path=str(CONFIG_DIR), config_name=CONFIG_NAME, version_base="1.3")
 def hydra_train_app(cfg: DictConfig) -> float | None:
     """The Hydra entry point; returns the best monitored validation score, the value sweepers optimise."""
-    from cnnlab.train import train
+    from cnnlab.dispatch import train  # here, not at the top: `cnnlab train --help` needs no torch
 
     # One job of a sweep must not end the sweep: its run is already FAILED; the sweeper gets NaN.
     in_sweep = HydraConfig.get().mode == RunMode.MULTIRUN

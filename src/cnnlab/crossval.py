@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnlab.tracking import tracked_run
+from cnnlab.tracking.run import tracked_run
 from cnnlab.train import choice_tags, default_run_name, train_config
 
 

@@ -46,12 +46,9 @@ def started_as_rank() -> bool:
     return bool(os.environ.get(CONFIG_ENV)) and not is_rank_zero()
 
 
-def run_as_rank() -> int:
-    """Trains the job's shared config as this rank (rank 0 logs and checkpoints); returns the exit code."""
-    from cnnlab.train import train_config
-
-    train_config(json.loads(Path(os.environ[CONFIG_ENV]).read_text()))
-    return 0
+def shared_config() -> dict[str, Any]:
+    """The job's config, as rank 0 wrote it for the ranks Lightning starts."""
+    return json.loads(Path(os.environ[CONFIG_ENV]).read_text())
 
 
 # What Lightning's launcher writes into the launching process's environment for one job.

@@ -8,9 +8,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from annotated_types import Interval
 
+from cnnlab.config_files import recipe_data
 from cnnlab.data import check_data
 from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
@@ -124,32 +124,16 @@ def check_experiment_fits_data() -> None:
     recipe with data=text_lines kept TREC's test file), so that combination stops here."""
     from hydra.core.hydra_config import HydraConfig
 
-    from cnnlab.config import CONFIG_DIR
-
     if not HydraConfig.initialized():
         return
     choices = HydraConfig.get().runtime.choices
     experiment, data = choices.get("experiment"), choices.get("data")
-    recipe = CONFIG_DIR / "experiment" / f"{experiment}.yaml"
-    if not experiment or not recipe.is_file():
-        return
-    written_for = recipe_data(recipe)
+    written_for = recipe_data(experiment) if experiment else None
     if written_for and written_for != data:
         raise CnnlabError(
             f"experiment={experiment} is a recipe for data={written_for}; its data.* settings do not fit "
-            f"data={data}: drop one of the two, or copy {recipe.name} into conf/experiment/ with your data"
+            f"data={data}: drop one of the two, or copy {experiment}.yaml into conf/experiment/ with your data"
         )
-
-
-def recipe_data(recipe: Path) -> str | None:
-    """The data group an experiment file selects (`override /data: NAME` in its defaults), if any."""
-    defaults = (yaml.safe_load(recipe.read_text()) or {}).get("defaults", [])
-    for entry in defaults:
-        if isinstance(entry, dict):
-            for key, value in entry.items():
-                if key.replace("override", "").strip().lstrip("/") == "data":
-                    return str(value)
-    return None
 
 
 def check_writable(run_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""`train(cfg)`: compose config -> build data, task, trainer, tracker -> fit -> test -> log the model."""
+"""One run: a resolved, checked config -> data, task, trainer, tracker -> fit -> test -> log the model."""
 
 from __future__ import annotations
 
@@ -7,50 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.data import build_data
 from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
 from cnnlab.errors import CnnlabError
-from cnnlab.preflight import check_choices
 from cnnlab.run_folder import RunFolder, claimed
 from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
-from cnnlab.tracking import (
-    MlflowArtifacts,
-    RankConsistency,
-    StartupTime,
-    TrackedRun,
-    log_pytorch_model,
-    register_predictor,
-    tracked_run,
-)
-from cnnlab.tracking.source import RUN_DIR_TAG
-from cnnlab.tracking.sweep import OVERRIDES_TAG, sweep_job_number, sweep_parent_run_id
-
-
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Trains and tests one configuration in one MLflow run (with data.cv_folds > 1: one per fold, nested).
-
-    Returns the test metrics of the best checkpoint plus its monitored validation score (task.monitor).
-    """
-    config = resolve(cfg)
-    if config.get("resume"):
-        from cnnlab.resume import resume_run
-
-        return resume_run(config["resume"], config["tracking"]["uri"], command_overrides(), config.get("force", False))
-    check_choices(config)
-    parent_run_id = sweep_parent_run_id()  # set when this is one job of a sweep
-    if parent_run_id and not config["tracking"]["run_name"]:  # jobs of one sweep often share every choice
-        config["tracking"]["run_name"] = f"{default_run_name(config)}-job{sweep_job_number()}"
-    if config["data"].get("cv_folds", 0) > 1 and config["data"].get("fold") is None:
-        from cnnlab.crossval import cross_validate
-
-        return cross_validate(config, parent_run_id)
-    return train_config(config, parent_run_id)
+from cnnlab.tracking.callbacks import MlflowArtifacts, RankConsistency, StartupTime
+from cnnlab.tracking.model import log_pytorch_model, register_predictor
+from cnnlab.tracking.run import TrackedRun, tracked_run
+from cnnlab.tracking.tags import OVERRIDES_TAG, RUN_DIR_TAG
 
 
 @dataclass(frozen=True)
@@ -181,16 +150,6 @@ def record_skips_in(data: pl.LightningDataModule, run_dir: Path) -> None:
     if hasattr(data, "bad_samples"):
         run_dir.mkdir(parents=True, exist_ok=True)
         data.bad_samples.record_file = run_dir / "bad_samples.txt"
-
-
-def resolve(cfg: DictConfig) -> dict[str, Any]:
-    """The config as plain data, with a missing or unresolvable value named in one line."""
-    try:
-        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as err:
-        raise CnnlabError(f"{err.full_key} must be set, e.g. {err.full_key}=VALUE on the command line") from err
-    except InterpolationResolutionError as err:
-        raise CnnlabError(f"{err.full_key}: {str(err).splitlines()[0]}") from err
 
 
 def command_overrides() -> list[str]:

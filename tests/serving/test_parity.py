@@ -15,7 +15,7 @@ from omegaconf import open_dict
 from PIL import Image
 
 from cnnlab.commands import predict
-from cnnlab.config import CONFIG_DIR, CONFIG_NAME
+from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
 from cnnlab.data import build_data
 from cnnlab.tasks import restore_task
 from tests.conftest import FAST
@@ -32,7 +32,7 @@ RECIPES = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """task name -> (run id, its config, store): one short real training per task, shared by this module."""
-    from cnnlab.train import train
+    from cnnlab.dispatch import train
 
     root = tmp_path_factory.mktemp("parity")
     store = f"sqlite:///{root / 'mlflow.db'}"

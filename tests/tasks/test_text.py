@@ -9,8 +9,8 @@ import mlflow
 import torch
 from mlflow.tracking import MlflowClient
 
+from cnnlab.dispatch import train
 from cnnlab.tasks import TextClassificationTask
-from cnnlab.train import train
 from tests.conftest import FAST
 
 TINY = ["task=text", "backbone.embedding_dim=16", "backbone.maps=4", "data.batch_size=16", *FAST]

@@ -8,7 +8,8 @@ import mlflow
 import torch
 from torch import nn
 
-from cnnlab.tracking import log_pytorch_model, tracked_run
+from cnnlab.tracking.model import log_pytorch_model
+from cnnlab.tracking.run import tracked_run
 
 
 class DataDependent(nn.Module):

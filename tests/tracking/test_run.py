@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from cnnlab.tracking import ERROR_TAG, tracked_run
+from cnnlab.tracking.run import tracked_run
+from cnnlab.tracking.tags import ERROR_TAG
 
 
 def start(tmp_path: Path, **overrides):

@@ -9,7 +9,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from cnnlab.train import train
+from cnnlab.dispatch import train
 from tests.conftest import FAST, cnnlab
 
 

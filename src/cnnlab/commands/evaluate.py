@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cnnlab.commands.store import add_tracking_uri_option, client_for
-
-EVALUATES_TAG = "cnnlab.evaluates"
+from cnnlab.tracking.tags import EVALUATES_TAG
 
 
 def main(args: list[str]) -> int:
@@ -24,7 +23,8 @@ def main(args: list[str]) -> int:
     from cnnlab.preflight import check_choices
     from cnnlab.resume import with_overrides
     from cnnlab.tasks import restore_task
-    from cnnlab.tracking import MlflowArtifacts, tracked_run
+    from cnnlab.tracking.callbacks import MlflowArtifacts
+    from cnnlab.tracking.run import tracked_run
     from cnnlab.tracking.source import load_source_run
     from cnnlab.train import choice_tags, report
 

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from cnnlab.commands.store import add_tracking_uri_option, client_for
+from cnnlab.tracking.tags import REPRODUCES_TAG
 
 GPU_TOLERANCE = 0.01
-REPRODUCES_TAG = "cnnlab.reproduces"
 
 
 def main(args: list[str]) -> int:

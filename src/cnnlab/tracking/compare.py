@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from cnnlab.errors import CnnlabError
-from cnnlab.tracking.run import SWEEP_PARENT_TAG
+from cnnlab.tracking.tags import SWEEP_PARENT_TAG
 
 if TYPE_CHECKING:
     import rich.table

@@ -23,17 +23,15 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cnnlab.distributed import RUN_ENV, is_rank_zero
-from cnnlab.tracking.offline import finish_offline, unreachable
+from cnnlab.signals import Terminated
 from cnnlab.tracking.outbox import OFFLINE_PREFIX, Outbox
 from cnnlab.tracking.params import config_params, log_params
 from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.secrets import Redactor, redact
-from cnnlab.tracking.store import ensure_experiment, is_remote, resolve_tracking_uri, server_problem
+from cnnlab.tracking.store import ensure_experiment, is_remote, resolve_tracking_uri, server_problem, unreachable
+from cnnlab.tracking.tags import ERROR_TAG, RESUMES_TAG
 
 log = logging.getLogger(__name__)
-ERROR_TAG = "cnnlab.error"
-RESUMES_TAG = "cnnlab.resumes"  # how many times the run was resumed
-SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # on the parent run of a sweep (tracking.sweep)
 MAX_TAG_LENGTH = 5000
 
 
@@ -206,6 +204,8 @@ def tracked_run(
         finish_offline(tracked)
         if type(stop) is SystemExit and not finished:  # Lightning's exit(1) after Ctrl-C: said as the interrupt it is
             raise KeyboardInterrupt from stop
+        if isinstance(stop, SIGTERMException):  # Lightning's stop on SIGTERM carries no exit status
+            raise Terminated from stop
         raise
     except BaseException as error:
         tracked.set_tags({ERROR_TAG: f"{type(error).__name__}: {error}"[:MAX_TAG_LENGTH]})
@@ -215,6 +215,29 @@ def tracked_run(
     else:
         tracked.end("FINISHED")
         finish_offline(tracked)
+
+
+def finish_offline(run: TrackedRun) -> None:
+    """After a run that went offline: sends what it kept if the server is back, else says how to send it later."""
+    if run.outbox is None or run.outbox.pending() == 0:
+        return
+    problem = server_problem(run.tracking_uri)  # seconds, where MLflow's own retries take minutes
+    if problem is None:
+        try:
+            sent = run.outbox.send(run.client)
+        except Exception as err:
+            if not unreachable(err):
+                raise
+        else:
+            print(f"tracking server is back: sent {sent} records kept during the outage "
+                  f"(run {run.outbox.server_run_id(run.run_id)})")  # fmt: skip
+            return
+    print(
+        f"cnnlab: the tracking server {run.tracking_uri} is unreachable; run {run.run_id} finished locally and "
+        f"its last {run.outbox.pending()} records are kept in {run.outbox.folder}; send them with: "
+        f"cnnlab upload {run.outbox.folder.parent}",
+        file=sys.stderr,
+    )
 
 
 def start_offline(

@@ -16,10 +16,9 @@ from mlflow.tracking import MlflowClient
 from cnnlab.errors import CnnlabError
 from cnnlab.run_folder import is_held
 from cnnlab.tasks.checkpoints import checkpoint_run_id
-from cnnlab.tracking.run import ERROR_TAG, SWEEP_PARENT_TAG
+from cnnlab.tracking.tags import ERROR_TAG, RUN_DIR_TAG, SWEEP_PARENT_TAG
 
 log = logging.getLogger(__name__)
-RUN_DIR_TAG = "cnnlab.run_dir"  # the run's folder, set when the run is created (before its config is logged)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
+import requests
 from mlflow.tracking import MlflowClient
 
 from cnnlab.errors import CnnlabError
@@ -83,8 +84,6 @@ def server_problem(uri: str, seconds: float = PROBE_SECONDS) -> str | None:
 
     MLflow's client would retry for minutes before saying so.
     """
-    import requests
-
     try:
         response = requests.get(f"{uri.rstrip('/')}/health", timeout=(seconds / 2, seconds / 2))
     except requests.Timeout:
@@ -116,3 +115,15 @@ def tracking_client(uri: str | None = None) -> MlflowClient:
     if is_remote(uri) and (problem := server_problem(uri)):
         raise CnnlabError(f"cannot reach the tracking server {uri} ({problem}); start it, or check {uri_source()}")
     return MlflowClient(uri)
+
+
+def unreachable(err: BaseException) -> bool:
+    """Whether `err` says the tracking server could not be reached (after MLflow's own retries)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+            return True
+        if "Max retries exceeded" in str(seen) or "Connection refused" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
 
 
 def to_distribution(override: Override) -> BaseDistribution:
+    # optuna loads here, not with the module: Hydra imports every plugin module to list them, even for --help
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
     sweep = override.value()
     if isinstance(sweep, ChoiceSweep):
         return CategoricalDistribution([_plain(v) for v in sweep.list])

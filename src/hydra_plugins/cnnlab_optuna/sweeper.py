@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.cnnlab_optuna.search_space import split_arguments
+if TYPE_CHECKING:
+    import optuna
 
 log = logging.getLogger(__name__)
 DIRECTIONS = {"max": "maximize", "min": "minimize"}
@@ -55,6 +55,10 @@ class OptunaSweeper(Sweeper):
         self.direction = self.direction or DIRECTIONS[config.task.monitor_mode]
 
     def sweep(self, arguments: list[str]) -> list[Any]:
+        import optuna  # here: Hydra imports every plugin module to list them, also for `cnnlab train --help`
+
+        from hydra_plugins.cnnlab_optuna.search_space import split_arguments
+
         configured = [f"{key}={value}" for key, value in self.params.items()]
         space, fixed = split_arguments(configured + list(arguments))
         study = self._study()
@@ -79,6 +83,8 @@ class OptunaSweeper(Sweeper):
         return returns
 
     def _study(self) -> optuna.Study:
+        import optuna
+
         if self.storage and self.storage.startswith("sqlite:///"):
             Path(self.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return optuna.create_study(
@@ -90,6 +96,8 @@ class OptunaSweeper(Sweeper):
         )
 
     def _report(self, study: optuna.Study) -> None:
+        import optuna
+
         completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if completed:
             best = study.best_trial
@@ -98,6 +106,8 @@ class OptunaSweeper(Sweeper):
 
 def _settle(study: optuna.Study) -> int:
     """Marks trials an interruption left RUNNING as FAIL; returns how many trials completed."""
+    import optuna
+
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))

@@ -1,0 +1,9 @@
+"""The names of the tags cnnlab sets on MLflow runs, in one place (no MLflow needed to read them)."""
+
+ERROR_TAG = "cnnlab.error"  # the one-line message of what failed the run
+RESUMES_TAG = "cnnlab.resumes"  # how many times the run was resumed
+RUN_DIR_TAG = "cnnlab.run_dir"  # the run's folder, set when the run is created (before its config is logged)
+OVERRIDES_TAG = "cnnlab.overrides"  # the command-line overrides of the run (or sweep)
+SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # "true" on the parent run of a sweep
+EVALUATES_TAG = "cnnlab.evaluates"  # on an evaluation run: the run it evaluated
+REPRODUCES_TAG = "cnnlab.reproduces"  # on a reproduction: the run it reproduced
