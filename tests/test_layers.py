@@ -97,20 +97,28 @@ def test_the_layers_import_only_downwards() -> None:
     assert broken == [] and [leaf for leaf in leaves if leaf[1]] == []
 
 
+def ours(name: str) -> bool:
+    return name == "cnnlab" or name.startswith("cnnlab.")
+
+
 def test_every_module_imports_on_its_own() -> None:
     """Each cnnlab module first, in a fresh set of cnnlab modules (third-party ones stay loaded: they are not ours
-    to untangle, and reloading torch per module would take minutes)."""
+    to untangle, and reloading torch per module would take minutes). The modules loaded before are put back, so
+    later tests keep the classes they imported (CnnlabError above all)."""
+    loaded_before = {name: module for name, module in sys.modules.items() if ours(name)}
     failures = []
-    for name in sorted(module_names()):
-        for loaded in [m for m in sys.modules if m == "cnnlab" or m.startswith("cnnlab.")]:
+    try:
+        for name in sorted(module_names()):
+            for loaded in [m for m in sys.modules if ours(m)]:
+                del sys.modules[loaded]
+            try:
+                importlib.import_module(name)
+            except Exception as err:  # an ImportError from a half-initialised module, for one
+                failures.append(f"{name}: {type(err).__name__}: {err}")
+    finally:
+        for loaded in [m for m in sys.modules if ours(m)]:
             del sys.modules[loaded]
-        try:
-            importlib.import_module(name)
-        except Exception as err:  # an ImportError from a half-initialised module, for one
-            failures.append(f"{name}: {type(err).__name__}: {err}")
-    for loaded in [m for m in sys.modules if m == "cnnlab" or m.startswith("cnnlab.")]:
-        del sys.modules[loaded]  # later tests import cnnlab afresh, as one consistent set
-    importlib.import_module("cnnlab")
+        sys.modules.update(loaded_before)
     assert failures == []
 
 
