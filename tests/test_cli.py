@@ -12,14 +12,14 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cnnlab
+from tests.conftest import cli, cnnlab, migrated_store
 
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory: pytest.TempPathFactory):
     """`cnnlab train` with nothing but progress bars off: the embedded default (simple CNN on digits, CPU)."""
     tmp = tmp_path_factory.mktemp("default")
-    store = f"sqlite:///{tmp / 'mlflow.db'}"
+    store = migrated_store(tmp / 'mlflow.db')
     result = cnnlab("train", "trainer.enable_progress_bar=false", cwd=tmp, store=store)
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(store)
@@ -81,9 +81,9 @@ def test_default_logs_a_loadable_model_with_signature(default_run) -> None:
     assert np.allclose(pyfunc.predict(images.numpy()), model(images).detach().numpy(), atol=1e-5)
 
 
-def test_unknown_group_option_is_one_line(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = cnnlab("train", "backbone=resnet_9000", cwd=tmp_path, store=store, timeout=120)
+def test_unknown_group_option_is_one_line(tmp_path: Path, capfd, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli(capfd, "train", "backbone=resnet_9000", store=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "cnnlab: error: backbone=resnet_9000 is not an option; valid choices: alexnet, efficientnet-b0, lenet5, "
@@ -102,20 +102,23 @@ def test_unknown_group_option_is_one_line(tmp_path: Path) -> None:
         (["-m", "backbone=simple_cnn,resnet_9000"], "backbone=resnet_9000 is not an option"),
     ],
 )
-def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:
-    result = cnnlab("train", *args, cwd=tmp_path, store=f"sqlite:///{tmp_path / 'm.db'}", timeout=120)
+def test_bad_input_is_one_line(args: list[str], message: str, tmp_path: Path, capfd, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli(capfd, "train", *args, store=migrated_store(tmp_path / "m.db"))
     lines = [line for line in result.stderr.splitlines() if line.startswith("cnnlab: error:")]
     assert result.returncode == 1 and len(lines) == 1 and message in lines[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
 
 
-def test_cfg_job_prints_the_composed_config(tmp_path: Path) -> None:
-    result = cnnlab("train", "backbone=lenet5", "--cfg", "job", cwd=tmp_path, store="sqlite:///x.db", timeout=120)
+def test_cfg_job_prints_the_composed_config(tmp_path: Path, capfd, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli(capfd, "train", "backbone=lenet5", "--cfg", "job")
     assert result.returncode == 0
     assert yaml.safe_load(result.stdout)["backbone"]["name"] == "lenet5"
 
 
 def test_usage_and_unknown_command(tmp_path: Path) -> None:
+    # the installed command itself, as a process: its entry point and exit codes
     assert "train" in cnnlab("--help", cwd=tmp_path, store="sqlite:///x.db").stdout
     result = cnnlab("fly", cwd=tmp_path, store="sqlite:///x.db")
     assert result.returncode == 2 and "unknown command 'fly'; valid commands: train" in result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cnnlab, free_port
+from tests.conftest import cnnlab, free_port, migrated_store
 
 # Augmentation off (each rank draws its own), a fixed number of steps on the same global batch of 64.
 COMMON = [
@@ -29,7 +29,7 @@ def runs(store: str) -> list:
 def test_two_ranks_log_one_run_equal_to_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
     results = {}
     for devices, batch in ((1, 64), (2, 32)):
-        store = f"sqlite:///{tmp_path / f'{devices}.db'}"
+        store = migrated_store(tmp_path / f'{devices}.db')
         result = cnnlab("train", *COMMON, f"trainer.devices={devices}", f"data.batch_size={batch}",
                         cwd=tmp_path, store=store)  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
@@ -45,7 +45,7 @@ def test_two_ranks_log_one_run_equal_to_one_process_on_the_same_global_batch(tmp
 
 
 def test_ddp_inside_a_multirun_gives_each_job_one_run(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = migrated_store(tmp_path / 'mlflow.db')
     result = cnnlab("train", "-m", *COMMON, "trainer.max_epochs=1", "seed=1,2", cwd=tmp_path, store=store)
     assert result.returncode == 0, result.stderr[-3000:]
     found = runs(store)
@@ -57,7 +57,7 @@ def test_ddp_inside_a_multirun_gives_each_job_one_run(tmp_path: Path) -> None:
 
 
 def test_torchrun_two_nodes_on_one_machine_make_one_run(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = migrated_store(tmp_path / 'mlflow.db')
     torchrun = str(Path(sys.executable).with_name("torchrun"))
     port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
 from cnnlab.tasks import ClassificationTask
-from tests.conftest import CNNLAB, FAST, cnnlab, sigint_as_usual
+from tests.conftest import CNNLAB, FAST, cli, migrated_store, sigint_as_usual
 
 # Default digits job, shortened: 6 epochs of 8 steps.
 SHORT = ["trainer.max_epochs=6", "+trainer.limit_train_batches=8", "trainer.enable_progress_bar=false",
@@ -46,11 +46,11 @@ def start_and_signal(run_dir: Path, store: str, cwd: Path, signum: int) -> subpr
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def test_sigterm_then_resume_equals_an_uninterrupted_run(make_config, store: str, tmp_path: Path) -> None:
+def test_sigterm_then_resume_equals_an_uninterrupted_run(make_config, store: str, tmp_path: Path, capfd) -> None:
     uninterrupted = train(make_config(*SHORT))
     MlflowClient(store).delete_experiment(the_run(store).info.experiment_id)  # leave one run to look at
 
-    store = f"sqlite:///{tmp_path / 'second.db'}"
+    store = migrated_store(tmp_path / 'second.db')
     run_dir = tmp_path / "killed"
     killed = start_and_signal(run_dir, store, tmp_path, signal.SIGTERM)
     assert killed.returncode == 128 + signal.SIGTERM, killed.stderr[-3000:]
@@ -61,7 +61,7 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(make_config, store: str
     epochs_done = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1
     assert epochs_done < 6, "the signal came after training; nothing to resume"
 
-    resumed = cnnlab("train", f"resume={run.info.run_id}", cwd=tmp_path, store=store)
+    resumed = cli(capfd, "train", f"resume={run.info.run_id}", store=store)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     run = the_run(store)
     assert run.info.status == "FINISHED" and run.data.tags["cnnlab.resumes"] == "1"

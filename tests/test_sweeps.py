@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
 from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
-from tests.conftest import CNNLAB, cnnlab
+from tests.conftest import CNNLAB, cli, cnnlab, migrated_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,10 +32,10 @@ def sweep_runs(store: str) -> tuple[list, list]:
     return parents, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
 
-def test_grid_sweep_is_one_parent_with_a_child_per_job(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result = cnnlab("train", "-m", "sweep=grid", *FAST, cwd=tmp_path,
-                    store=store)  # fmt: skip
+def test_grid_sweep_is_one_parent_with_a_child_per_job(tmp_path: Path, capfd, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = migrated_store(tmp_path / "mlflow.db")
+    result = cli(capfd, "train", "-m", "sweep=grid", *FAST, store=store)
     assert result.returncode == 0, result.stderr[-3000:]
     (parent,), children = sweep_runs(store)
     assert len(children) == 4 and {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
@@ -54,16 +54,17 @@ def test_grid_sweep_is_one_parent_with_a_child_per_job(tmp_path: Path) -> None:
     summary = Path(client.download_artifacts(parent.info.run_id, "sweep_summary.csv", str(tmp_path))).read_text()
     assert len(summary.strip().splitlines()) == 5 and all(c.info.run_id in summary for c in children)
 
-    compared = cnnlab("compare", "--sweep", parent.info.run_id, cwd=tmp_path, store=store)
+    compared = cli(capfd, "compare", "--sweep", parent.info.run_id, store=store)
     assert compared.returncode == 0, compared.stderr
     header = next(line for line in compared.stdout.splitlines() if "rank" in line)
     assert "optimizer.lr" in header and "backbone.name" in header and "data.batch_size" not in header
 
 
-def test_a_crashing_job_is_failed_and_the_sweep_goes_on(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_a_crashing_job_is_failed_and_the_sweep_goes_on(tmp_path: Path, capfd, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = migrated_store(tmp_path / "mlflow.db")
     # a batch larger than the training split fails once the job's run exists (its data is read in the run)
-    result = cnnlab("train", "-m", *FAST, "data.batch_size=5000,64", cwd=tmp_path, store=store)
+    result = cli(capfd, "train", "-m", *FAST, "data.batch_size=5000,64", store=store)
     assert result.returncode == 1
     (parent,), children = sweep_runs(store)
     assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
@@ -71,7 +72,7 @@ def test_a_crashing_job_is_failed_and_the_sweep_goes_on(tmp_path: Path) -> None:
 
 
 def test_four_joblib_writers_on_one_sqlite_store_lose_no_run(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = migrated_store(tmp_path / 'mlflow.db')
     result = cnnlab("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "seed=1,2,3,4", *FAST,
                     cwd=tmp_path, store=store)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -84,7 +85,7 @@ def test_four_joblib_writers_on_one_sqlite_store_lose_no_run(tmp_path: Path) -> 
 
 
 def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = migrated_store(tmp_path / 'mlflow.db')
     args = ["train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=3", *FAST]
     # Ctrl-C as the third trial starts: two trials are told to the study, the third is RUNNING in it
     interrupt = ["+hydra.callbacks.interrupt._target_=tests.process_hooks.InterruptAtJob",

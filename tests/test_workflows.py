@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 from cnnlab.commands import evaluate, predict, reproduce
 from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
-from tests.conftest import FAST, cnnlab
+from tests.conftest import FAST, cli
 
 QUICK = [*FAST, "tracking.log_model=false"]
 
@@ -65,10 +65,11 @@ def test_evaluate_recomputes_the_test_metrics_into_a_linked_run(trained, store: 
         assert evaluation.data.metrics[key] == pytest.approx(trained.data.metrics[key], abs=1e-6)
 
 
-def test_resume_continues_the_same_run_without_repeating_epochs(make_config, store: str, tmp_path: Path) -> None:
+def test_resume_continues_the_same_run_without_repeating_epochs(make_config, store: str, tmp_path: Path,
+                                                                capfd) -> None:
     train(make_config(*QUICK, "trainer.max_epochs=2"))
     first = only_run(store)
-    result = cnnlab("train", f"resume={first.info.run_id}", "trainer.max_epochs=3", cwd=tmp_path, store=store)
+    result = cli(capfd, "train", f"resume={first.info.run_id}", "trainer.max_epochs=3", store=store)
     assert result.returncode == 0, result.stderr[-2000:]
     resumed = only_run(store)  # still one run
     assert resumed.info.run_id == first.info.run_id and resumed.info.status == "FINISHED"

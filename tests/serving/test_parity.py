@@ -18,7 +18,7 @@ from cnnlab.commands import predict
 from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
 from cnnlab.data import build_data
 from cnnlab.tasks import restore_task
-from tests.conftest import FAST
+from tests.conftest import FAST, migrated_store
 
 SMALL_SHAPES = ["data.num_train=16", "data.num_val=8", "data.num_test=8", "data.batch_size=4"]
 RECIPES = {
@@ -35,7 +35,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     from cnnlab.dispatch import train
 
     root = tmp_path_factory.mktemp("parity")
-    store = f"sqlite:///{root / 'mlflow.db'}"
+    store = migrated_store(root / 'mlflow.db')
     runs = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", store)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import CNNLAB, FAST, cnnlab, free_port, start_mlflow_server, stop_mlflow_server
+from tests.conftest import CNNLAB, FAST, cli, free_port, start_mlflow_server, stop_mlflow_server
 
 REPO = Path(__file__).resolve().parents[2]
-EPOCHS = 8
-JOB = [f"trainer.max_epochs={EPOCHS}", "+trainer.limit_train_batches=6", "trainer.enable_progress_bar=false",
+EPOCHS = 3  # the outage lands after the first: two epochs' points are sent through it
+JOB = [f"trainer.max_epochs={EPOCHS}", "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
        "tracking.log_model=false", "tracking.log_checkpoint=false"]  # fmt: skip
 
 
@@ -53,7 +53,9 @@ def test_a_server_restart_loses_no_metric_point(tmp_path: Path) -> None:
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_mlflow_server(tmp_path, port)
-    training = start_training(tmp_path, uri, *pause_after_first_epoch(tmp_path), PYTHONPATH=str(REPO))
+    # MLflow's own retries, with a shorter backoff than its default so that the test waits seconds, not a minute
+    training = start_training(tmp_path, uri, *pause_after_first_epoch(tmp_path), PYTHONPATH=str(REPO),
+                              MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1")  # fmt: skip
     try:
         wait_for_pause(tmp_path, training)
         stop_mlflow_server(server)
@@ -71,7 +73,7 @@ def test_a_server_restart_loses_no_metric_point(tmp_path: Path) -> None:
         stop_mlflow_server(server)
 
 
-def test_a_server_that_never_comes_back_gets_the_run_by_upload(tmp_path: Path) -> None:
+def test_a_server_that_never_comes_back_gets_the_run_by_upload(tmp_path: Path, capfd) -> None:
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_mlflow_server(tmp_path, port)
@@ -88,14 +90,14 @@ def test_a_server_that_never_comes_back_gets_the_run_by_upload(tmp_path: Path) -
         assert "test: test/acc=" in stdout  # the run finished locally
 
         server = start_mlflow_server(tmp_path, port)
-        upload = cnnlab("upload", str(tmp_path / "run"), cwd=tmp_path, store=uri)
+        upload = cli(capfd, "upload", str(tmp_path / "run"), store=uri)
         assert upload.returncode == 0, upload.stderr[-3000:]
         client, run = the_run(uri)
         assert run.info.status == "FINISHED"
         assert len(client.get_metric_history(run.info.run_id, "val/acc")) == EPOCHS
         assert "test/acc" in run.data.metrics and "best/val/acc" in run.data.metrics
         assert "confusion_matrix.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
-        again = cnnlab("upload", str(tmp_path / "run"), cwd=tmp_path, store=uri)
+        again = cli(capfd, "upload", str(tmp_path / "run"), store=uri)
         assert again.returncode == 0 and "sent 0 records" in again.stdout  # nothing is sent twice
     finally:
         training.kill()
@@ -117,7 +119,7 @@ def test_a_server_away_at_the_start_gets_an_offline_run_created_by_upload(tmp_pa
 
     server = start_mlflow_server(tmp_path, port)
     try:
-        upload = cnnlab("upload", str(tmp_path / "run"), cwd=tmp_path, store=uri)
+        upload = cli(capfd, "upload", str(tmp_path / "run"), store=uri)
         assert upload.returncode == 0, upload.stderr[-3000:]
         client, run = the_run(uri)
         assert run.info.status == "FINISHED" and run.data.params["optimizer.name"] == "adam"

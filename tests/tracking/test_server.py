@@ -10,10 +10,11 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from cnnlab.dispatch import train
-from tests.conftest import FAST, cnnlab
+from tests.conftest import FAST, cli
 
 
-def test_a_run_against_a_tracking_server(mlflow_server: str, make_config, tmp_path: Path, monkeypatch) -> None:
+def test_a_run_against_a_tracking_server(mlflow_server: str, make_config, tmp_path: Path, monkeypatch,
+                                         capfd) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the config names the server
     train(make_config(*FAST, "tracking=mlflow_server", f"tracking.uri={mlflow_server}"))
     client = MlflowClient(mlflow_server)
@@ -24,11 +25,11 @@ def test_a_run_against_a_tracking_server(mlflow_server: str, make_config, tmp_pa
     model = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
     assert model(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
 
-    compared = cnnlab("compare", "--experiment", "classification", cwd=tmp_path, store=mlflow_server)
+    compared = cli(capfd, "compare", "--experiment", "classification", store=mlflow_server)
     assert compared.returncode == 0 and run.info.run_id[:8] in compared.stdout
 
 
 @pytest.mark.parametrize("command", [["predict"], ["evaluate"]])
-def test_commands_read_runs_through_the_server(mlflow_server: str, tmp_path: Path, command: list[str]) -> None:
-    result = cnnlab(*command, "0123abcd", "x.png", cwd=tmp_path, store=mlflow_server)
+def test_commands_read_runs_through_the_server(mlflow_server: str, command: list[str], capfd) -> None:
+    result = cli(capfd, *command, "0123abcd", "x.png", store=mlflow_server)
     assert result.returncode == 1 and f"no run 0123abcd in {mlflow_server}" in result.stderr

@@ -14,7 +14,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cnnlab.data.bad_samples import BadSamples, SkippingDataset
-from cnnlab.data.epochs import EpochShuffle, SeededSamples
+from cnnlab.data.epochs import EpochIndexed, EpochShuffle, SeededSamples
 from cnnlab.data.loader import AUTO, LoaderOptions
 from cnnlab.data.transforms import seed_worker_transform
 from cnnlab.errors import CnnlabError
@@ -33,6 +33,7 @@ class Splits:
 class SplitDataModule(pl.LightningDataModule):
     task = ""  # the task whose targets this data provides; set by each family of DataModules
     collate_fn: Callable | None = None  # how samples become a batch; None: torch's default
+    train_is_fixed = False  # True: training samples draw nothing at random per sample (no augmentation in the loader)
 
     def __init__(
         self,
@@ -85,7 +86,9 @@ class SplitDataModule(pl.LightningDataModule):
             sampler = DistributedSamplerWrapper(sampler, num_replicas=shard[0], rank=shard[1], shuffle=False)
         # A last batch of one sample breaks batch norm ("Expected more than 1 value per channel"): drop it.
         single = len(sampler) % self.batch_size == 1
-        return self._loader(SeededSamples(self.splits.train, self.seed), sampler=sampler, drop_last=single)
+        train = self.splits.train
+        samples = EpochIndexed(train) if self.train_is_fixed else SeededSamples(train, self.seed)
+        return self._loader(samples, sampler=sampler, drop_last=single)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.splits.val, sampler=self._evaluation_sampler(self.splits.val))

@@ -26,17 +26,29 @@ PLACEHOLDER_SIDE = 2  # an image at most this many pixels wide or high is a plac
 
 
 class ImageArrayDataset(Dataset):
-    """Images as one uint8 array of shape (N, H, W, C)."""
+    """Images as one uint8 array of shape (N, H, W, C).
 
-    def __init__(self, images: np.ndarray, labels: Sequence[int], transform: Transform) -> None:
+    fixed: the transform draws nothing at random (no per-sample augmentation), so every image is transformed once
+    and kept as a tensor (when that fits in CACHE_BYTES): an epoch then costs no pipeline call per sample.
+    """
+
+    CACHE_BYTES = 1 << 30
+
+    def __init__(self, images: np.ndarray, labels: Sequence[int], transform: Transform, fixed: bool = False) -> None:
         self.images = images
         self.labels = np.asarray(labels, dtype=np.int64)
         self.transform = transform
+        self.fixed = fixed and images.size * 4 <= self.CACHE_BYTES
+        self._tensors: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if self.fixed:
+            if self._tensors is None:
+                self._tensors = torch.stack([self.transform(image=image)["image"] for image in self.images])
+            return self._tensors[index], int(self.labels[index])
         return self.transform(image=self.images[index])["image"], int(self.labels[index])
 
 

@@ -29,10 +29,10 @@ class DigitsData(ImageClassificationData):
         # Pixel values are 0..16; scale to uint8 so the image pipeline sees ordinary 8-bit grayscale.
         images = np.round(digits.images * (255 / 16)).astype(np.uint8)[..., None]
         train, val, test = three_way_split(digits.target, self.val_fraction, self.test_fraction, self.split_seed)
-        make = lambda idx, tf: ImageArrayDataset(images[idx], digits.target[idx], tf)  # noqa: E731
+        make = lambda idx, tf, fixed: ImageArrayDataset(images[idx], digits.target[idx], tf, fixed)  # noqa: E731
         return Splits(
-            train=make(train, self.train_transform),
-            val=make(val, self.eval_transform),
-            test=make(test, self.eval_transform),
+            train=make(train, self.train_transform, self.train_is_fixed),
+            val=make(val, self.eval_transform, True),
+            test=make(test, self.eval_transform, True),
             class_names=[str(n) for n in digits.target_names],
         )

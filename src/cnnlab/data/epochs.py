@@ -55,3 +55,17 @@ class SeededSamples(Dataset):
         if hasattr(transform, "set_random_seed"):  # an albumentations Compose
             transform.set_random_seed(mixed_seed(self.seed, epoch, index))
         return self.dataset[index]
+
+
+class EpochIndexed(Dataset):
+    """The wrapped dataset read by the keys EpochShuffle names, for samples that draw nothing at random (their
+    transform is fixed): no seed to set per sample."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        return self.dataset[key[1]]

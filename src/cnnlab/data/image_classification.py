@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
+
 from cnnlab.data.base import SplitDataModule
-from cnnlab.data.transforms import build_transforms
+from cnnlab.data.transforms import build_batch_augmentation, build_transforms
 from cnnlab.setting_types import PositiveInt
 
 
@@ -19,8 +21,11 @@ class ImageClassificationData(SplitDataModule):
         image_size: PositiveInt | None,
         normalize: Mapping[str, Sequence[float]],
         augment: Sequence[Mapping[str, Any]] | None = None,
+        batch_augment: Sequence[Mapping[str, Any]] | None = None,
         **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
+        """augment: albumentations per sample (in the loader); batch_augment: kornia per training batch (after it
+        reaches the device), on the normalised images."""
         super().__init__(**loader)
         self.image_size = image_size
         self.normalize = {"mean": list(normalize["mean"]), "std": list(normalize["std"])}
@@ -28,6 +33,15 @@ class ImageClassificationData(SplitDataModule):
             augment=augment, normalize=normalize, image_size=image_size, train=True, seed=self.seed
         )
         self.eval_transform = build_transforms(augment=None, normalize=normalize, image_size=image_size, train=False)
+        self.train_is_fixed = not augment  # no draw per sample: in-memory images can be transformed once
+        self.batch_augmentation = build_batch_augmentation(batch_augment)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.batch_augmentation is None or self.trainer is None or not self.trainer.training:
+            return batch
+        images, labels = batch
+        with torch.no_grad():
+            return self.batch_augmentation.to(images.device)(images), labels
 
     def facts(self) -> dict[str, Any]:
         """What models need to know about this data: classes, channels, input size, normalisation."""

@@ -48,9 +48,9 @@ class TorchvisionImageData(ImageClassificationData):
         test_images, test_labels = _arrays(test_set)
         train, val = split_indices(labels, self.val_fraction, self.split_seed)
         return Splits(
-            train=ImageArrayDataset(images[train], labels[train], self.train_transform),
-            val=ImageArrayDataset(images[val], labels[val], self.eval_transform),
-            test=ImageArrayDataset(test_images, test_labels, self.eval_transform),
+            train=ImageArrayDataset(images[train], labels[train], self.train_transform, self.train_is_fixed),
+            val=ImageArrayDataset(images[val], labels[val], self.eval_transform, fixed=True),
+            test=ImageArrayDataset(test_images, test_labels, self.eval_transform, fixed=True),
             class_names=list(train_set.classes),
         )
 

@@ -114,3 +114,28 @@ def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:
             raise CnnlabError(f"data.augment: bad settings for {name}: {warning.message}")
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return transform
+
+
+def build_batch_augmentation(items: Sequence[Mapping[str, Any]] | None) -> Any:
+    """kornia augmentations applied to whole training batches, e.g. [{"RandomAffine": {"degrees": 10}}]; None
+    when there are none. Each image of a batch draws its own parameters, in one vectorised call: for small images
+    in memory, far cheaper than one albumentations pipeline per sample."""
+    if not items:
+        return None
+    import kornia.augmentation as K  # only runs that augment batches pay for kornia
+    from torch import nn
+
+    steps = []
+    for item in items:
+        if len(item) != 1:
+            raise CnnlabError(f"data.batch_augment entries take one transform each, as {{Name: {{kwargs}}}}: {item}")
+        ((name, kwargs),) = item.items()
+        cls = getattr(K, name, None)
+        if not (isinstance(cls, type) and issubclass(cls, K.AugmentationBase2D)):
+            raise CnnlabError(f"data.batch_augment: '{name}' is not a kornia.augmentation transform")
+        try:
+            steps.append(cls(**(kwargs or {})))
+        except (TypeError, ValueError, AssertionError) as err:
+            detail = " ".join(str(err).split())[:300]
+            raise CnnlabError(f"data.batch_augment: bad settings for {name}: {detail}") from err
+    return nn.Sequential(*steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,17 @@ from cnnlab.tasks.checkpoints import TASK_KEY
 from cnnlab.tasks.optimization import build_optimizer, build_scheduler
 
 STAGES = ("train", "val", "test")
+
+
+@dataclass
+class StepOutput:
+    """What a task's step gives the shared skeleton: the loss (None where a task has none, e.g. a detector in eval
+    mode), and predictions and targets for the stage's metrics (None: the task keeps its own)."""
+
+    loss: Tensor | None
+    predictions: Any = None
+    targets: Any = None
+    batch_size: int = 1
 MonitorMode = Literal["max", "min"]  # whether a larger task.monitor is better
 UNSAFE_IN_KEYS = re.compile(r"[^\w.\- ]")  # MLflow metric keys allow these; "/" would nest the key
 
@@ -63,7 +75,8 @@ class BaseTask(pl.LightningModule):
         self.scheduler_settings = dict(scheduler)
         self.monitor = monitor
         self.monitor_mode = monitor_mode
-        self.mean_losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
+        # keyed "<stage>_loss": a ModuleDict refuses "train", the name of nn.Module.train
+        self.mean_losses = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in STAGES})
         self._pending_figures: dict[str, Figure] = {}
         self._pending_texts: dict[str, str] = {}
 
@@ -81,40 +94,80 @@ class BaseTask(pl.LightningModule):
         self.channels_last = channels_last
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+            # on the network's input, not in a batch hook: the DataModule owns batch hooks (batch augmentation)
+            self.net.register_forward_pre_hook(_channels_last_input)
         if compile_mode:
             self.net.compile(mode=None if compile_mode == "default" else compile_mode)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        if getattr(self, "channels_last", False) and isinstance(batch, (tuple, list)) and batch:
-            images = batch[0]
-            if isinstance(images, Tensor) and images.ndim == 4:
-                return (images.contiguous(memory_format=torch.channels_last), *batch[1:])
-        return batch
 
     def set_metrics(self, metrics: MetricCollection) -> None:
         """One copy of `metrics` per stage, logged as train/<name>, val/<name>, test/<name>."""
         for stage in STAGES:
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
 
-    def stage_metrics(self, stage: str) -> MetricCollection:
-        return getattr(self, f"{stage}_metrics")
+    def stage_metrics(self, stage: str) -> MetricCollection | None:
+        return getattr(self, f"{stage}_metrics", None)
 
-    def log_mean_loss(self, stage: str, loss: Tensor, batch_size: int, prog_bar: bool = False) -> None:
-        """<stage>/loss: the mean over every sample of the epoch, on all ranks together (Lightning's sync_dist
-        would average the ranks' means, off when their shares differ by a sample)."""
-        mean = self.mean_losses[stage]
-        mean.update(loss.detach(), weight=batch_size)
-        self.log(f"{stage}/loss", mean, on_step=False, on_epoch=True, prog_bar=prog_bar)
+    # The skeleton every task shares: each step is the task's own `step(batch)`; the base logs the loss, feeds the
+    # stage's metrics and logs them once per epoch (computed over the whole epoch, on all ranks together: a mean of
+    # per-batch macro F1 or IoU is wrong whenever a batch lacks a class, and one self.log per epoch instead of
+    # several per step is what keeps small models from waiting on Lightning's logging).
 
-    def update_metrics(self, stage: str, predictions: Tensor, targets: Tensor) -> None:
-        """Adds a batch to the stage's metrics, which are computed over the whole epoch and logged then.
+    def step(self, batch: Any) -> StepOutput:
+        """The task's loss and, for its metrics, predictions and targets of one batch."""
+        raise NotImplementedError
 
-        Logging each batch's value instead would average per-batch macro F1 (or IoU) over batches: wrong whenever a
-        batch does not hold every class (splits ordered by class gave F1 0.44 for a true 0.74).
-        """
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        out = self.step(batch)
+        self.log("train/loss", out.loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=out.batch_size)
+        self._accumulate("train", out)
+        return out.loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        out = self.step(batch)
+        self._accumulate("val", out)
+        self.on_evaluated("val", batch, out, batch_idx)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        out = self.step(batch)
+        self._accumulate("test", out)
+        self.on_evaluated("test", batch, out, batch_idx)
+
+    def on_evaluated(self, stage: str, batch: Any, out: StepOutput, batch_idx: int) -> None:
+        """After each val/test batch: what a task records beyond its metrics (confusion, overlays, examples)."""
+
+    def report_test(self) -> None:
+        """After the test epoch's metrics: per-class results and figures."""
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+        self.report_test()
+
+    def _accumulate(self, stage: str, out: StepOutput) -> None:
+        if out.loss is not None:
+            self.mean_losses[f"{stage}_loss"].update(out.loss.detach(), weight=out.batch_size)
         metrics = self.stage_metrics(stage)
-        metrics.update(predictions, targets)
-        self.log_dict(metrics, on_step=False, on_epoch=True)
+        if metrics is not None and out.predictions is not None:
+            metrics.update(out.predictions, out.targets)
+
+    def _log_epoch(self, stage: str) -> None:
+        """<stage>/loss (train/loss_epoch) as the mean over every sample, and the stage's metrics, then reset."""
+        values: dict[str, Tensor] = {}
+        loss = self.mean_losses[f"{stage}_loss"]
+        if loss.update_called:
+            values["train/loss_epoch" if stage == "train" else f"{stage}/loss"] = loss.compute()
+            loss.reset()
+        metrics = self.stage_metrics(stage)
+        if metrics is not None and any(metric.update_called for metric in metrics.values()):
+            values.update(metrics.compute())
+            metrics.reset()
+        if values:  # already reduced over ranks by torchmetrics: the same on each
+            self.log_dict(values, sync_dist=True, prog_bar=stage == "val")
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.parameters(), self.optimizer_settings)
@@ -153,3 +206,10 @@ class BaseTask(pl.LightningModule):
     def pop_texts(self) -> dict[str, str]:
         texts, self._pending_texts = self._pending_texts, {}
         return texts
+
+
+def _channels_last_input(module: nn.Module, inputs: tuple) -> tuple:
+    images, *rest = inputs
+    if isinstance(images, Tensor) and images.ndim == 4:
+        return (images.contiguous(memory_format=torch.channels_last), *rest)
+    return inputs

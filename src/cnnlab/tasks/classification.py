@@ -13,7 +13,7 @@ from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models import build_classifier
 from cnnlab.plots.confusion import confusion_matrix_figure
-from cnnlab.tasks.base import BaseTask, MonitorMode, class_key_table, metric_key_names
+from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput, class_key_table, metric_key_names
 
 HEADS = ("multiclass", "binary", "multilabel")
 
@@ -79,31 +79,17 @@ class ClassificationTask(BaseTask):
             labels = F.one_hot(labels, num_classes=logits.shape[1])
         return labels.to(logits.dtype)
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor, Tensor]:
+    def step(self, batch: tuple[Tensor, Tensor]) -> StepOutput:
         images, labels = batch
         logits = self(images)
-        loss = self.loss(logits, labels)
         targets = self._bce_targets(labels, logits).int() if self.head == "multilabel" else labels
-        self.update_metrics(stage, logits.detach(), targets)
-        return loss, logits, targets
+        return StepOutput(self.loss(logits, labels), logits.detach(), targets, len(labels))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, _, _ = self._shared_step(batch, "train")
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
-        return loss
+    def on_evaluated(self, stage: str, batch: Any, out: StepOutput, batch_idx: int) -> None:
+        if stage == "test" and self.test_confusion is not None:
+            self.test_confusion.update(out.predictions, out.targets)
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, _, _ = self._shared_step(batch, "val")
-        self.log_mean_loss("val", loss, len(batch[1]), prog_bar=True)
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, logits, targets = self._shared_step(batch, "test")
-        self.log_mean_loss("test", loss, len(batch[1]))
-        if self.test_confusion is not None:
-            self.test_confusion.update(logits.detach(), targets)
-
-    def on_test_epoch_end(self) -> None:
+    def report_test(self) -> None:
         if self.test_confusion is not None:
             report_confusion(self, self.test_confusion, self.class_names)
 

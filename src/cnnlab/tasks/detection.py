@@ -11,7 +11,7 @@ from torchmetrics.detection import MeanAveragePrecision
 
 from cnnlab.models.detection import PaddedDetections, build_detector, without_background
 from cnnlab.plots.boxes import detection_overlay_figure
-from cnnlab.tasks.base import BaseTask, MonitorMode, class_key_table, metric_key_names
+from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput, class_key_table, metric_key_names
 
 Batch = tuple[list[Tensor], list[dict[str, Any]]]
 
@@ -68,31 +68,29 @@ class DetectionTask(BaseTask):
         """Detections per image (eval mode): boxes x0, y0, x1, y1 in pixels, scores, labels 1..K (and masks)."""
         return without_background(self.net(images))
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+    def step(self, batch: Batch) -> StepOutput:
+        """Train mode: the detector's losses (each logged per epoch). Eval mode: its detections, no loss."""
         images, targets = batch
+        if not self.training:
+            return StepOutput(None, self(images), targets, len(images))
         losses = self.net(images, [_training_target(t) for t in targets])
-        loss = sum(losses.values())
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(images))
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(images))
-        for name, value in losses.items():
-            self.log(f"train/{name}", value, on_step=False, on_epoch=True, sync_dist=True, batch_size=len(images))
-        return loss
+        self.log_dict({f"train/{name}": value for name, value in losses.items()}, on_step=False, on_epoch=True,
+                      sync_dist=True, batch_size=len(images))  # fmt: skip
+        return StepOutput(sum(losses.values()), batch_size=len(images))
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        predictions = self._evaluate(batch, self.val_map)
-        if batch_idx == 0 and not self.trainer.sanity_checking and self.current_epoch + 1 == self.trainer.max_epochs:
+    def on_evaluated(self, stage: str, batch: Batch, out: StepOutput, batch_idx: int) -> None:
+        predictions = self._update_map(self.val_map if stage == "val" else self.test_map, out)
+        if batch_idx == 0 and stage == "test":
+            self.add_figure("overlays/test_best.png", self._overlay(batch, predictions))
+        elif batch_idx == 0 and not self.trainer.sanity_checking and self.current_epoch + 1 == self.trainer.max_epochs:
             self.add_figure(f"overlays/val_epoch_{self.current_epoch:03d}.png", self._overlay(batch, predictions))
 
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        predictions = self._evaluate(batch, self.test_map)
-        if batch_idx == 0:
-            self.add_figure("overlays/test_best.png", self._overlay(batch, predictions))
-
     def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
         self._log_map("val", self.val_map.compute())
         self.val_map.reset()
 
-    def on_test_epoch_end(self) -> None:
+    def report_test(self) -> None:
         result = self.test_map.compute()
         self._log_map("test", result)
         prefix = "segm_" if self.with_masks else ""
@@ -107,9 +105,8 @@ class DetectionTask(BaseTask):
             self.add_text("classes.tsv", class_key_table(self.class_names))
         self.test_map.reset()
 
-    def _evaluate(self, batch: Batch, metric: MeanAveragePrecision) -> list[dict[str, Tensor]]:
-        images, targets = batch
-        predictions = self(images)
+    def _update_map(self, metric: MeanAveragePrecision, out: StepOutput) -> list[dict[str, Tensor]]:
+        predictions, targets = out.predictions, out.targets
         if self.with_masks:  # torchmetrics wants boolean (N, H, W) masks
             predictions = [{**p, "masks": p["masks"][:, 0] > 0.5} for p in predictions]
             targets = [{**t, "masks": t["masks"].bool()} for t in targets]

@@ -14,7 +14,7 @@ from torchmetrics import Accuracy, F1Score, JaccardIndex, MetricCollection
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models.segmentation import build_segmenter
 from cnnlab.plots.overlay import segmentation_overlay_figure
-from cnnlab.tasks.base import BaseTask, MonitorMode, class_key_table, metric_key_names
+from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput, class_key_table, metric_key_names
 
 MODES = ("multiclass", "binary")
 
@@ -107,35 +107,21 @@ class SegmentationTask(BaseTask):
     def predict_classes(self, logits: Tensor) -> Tensor:
         return (logits[:, 0] > 0).long() if self.mode == "binary" else logits.argmax(dim=1)
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+    def step(self, batch: tuple[Tensor, Tensor]) -> StepOutput:
         images, masks = batch
         logits = self(images)
-        loss = self.loss(logits, masks)
-        predictions = self.predict_classes(logits.detach())
-        self.update_metrics(stage, predictions, masks)
-        return loss, predictions
+        return StepOutput(self.loss(logits, masks), self.predict_classes(logits.detach()), masks, len(masks))
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, _ = self._shared_step(batch, "train")
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
-        return loss
-
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, predictions = self._shared_step(batch, "val")
-        self.log_mean_loss("val", loss, len(batch[1]), prog_bar=True)
-        if batch_idx == 0 and self._overlay_due():
+    def on_evaluated(self, stage: str, batch: Any, out: StepOutput, batch_idx: int) -> None:
+        if stage == "test":
+            self.test_iou_per_class.update(out.predictions, out.targets)
+        if batch_idx == 0 and stage == "test":
+            self.add_figure("overlays/test_best.png", self._overlay(batch, out.predictions, "test, best checkpoint"))
+        elif batch_idx == 0 and self._overlay_due():
             name = f"overlays/val_epoch_{self.current_epoch:03d}.png"
-            self.add_figure(name, self._overlay(batch, predictions, f"val, epoch {self.current_epoch}"))
+            self.add_figure(name, self._overlay(batch, out.predictions, f"val, epoch {self.current_epoch}"))
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, predictions = self._shared_step(batch, "test")
-        self.log_mean_loss("test", loss, len(batch[1]))
-        self.test_iou_per_class.update(predictions, batch[1])
-        if batch_idx == 0:
-            self.add_figure("overlays/test_best.png", self._overlay(batch, predictions, "test, best checkpoint"))
-
-    def on_test_epoch_end(self) -> None:
+    def report_test(self) -> None:
         keys = metric_key_names(self.class_names)
         for key, iou in zip(keys, self.test_iou_per_class.compute().tolist(), strict=True):
             if not math.isnan(iou):

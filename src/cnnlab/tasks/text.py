@@ -14,7 +14,7 @@ from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
 
 from cnnlab.data.text import Vocabulary
 from cnnlab.models import build_text_classifier
-from cnnlab.tasks.base import BaseTask, MonitorMode
+from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput
 from cnnlab.tasks.classification import report_confusion
 
 # The validation metrics the task logs every epoch: what checkpoints and early stopping can follow.
@@ -66,32 +66,19 @@ class TextClassificationTask(BaseTask):
     def forward(self, ids: Tensor) -> Tensor:
         return self.net(ids)
 
-    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+    def step(self, batch: tuple[Tensor, Tensor]) -> StepOutput:
         ids, labels = batch
         logits = self(ids)
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
-        self.update_metrics(stage, logits.detach(), labels)
-        return loss, logits
-
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        loss, _ = self._shared_step(batch, "train")
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        self.log("train/loss_epoch", loss, on_step=False, on_epoch=True, sync_dist=True)
-        return loss
+        return StepOutput(loss, logits.detach(), labels, len(labels))
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if hasattr(self.net, "constrain_norms"):  # Kim's max-norm, applied after each update
-            self.net.constrain_norms()
+        self.net.constrain_norms()  # Kim's max-norm, applied after each update
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, _ = self._shared_step(batch, "val")
-        self.log_mean_loss("val", loss, len(batch[1]), prog_bar=True)
-
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        loss, logits = self._shared_step(batch, "test")
-        self.log_mean_loss("test", loss, len(batch[1]))
-        self.test_confusion.update(logits.detach(), batch[1])
-        self._note_misclassified(batch[0], batch[1], logits.argmax(dim=1))
+    def on_evaluated(self, stage: str, batch: Any, out: StepOutput, batch_idx: int) -> None:
+        if stage == "test":
+            self.test_confusion.update(out.predictions, out.targets)
+            self._note_misclassified(batch[0], out.targets, out.predictions.argmax(dim=1))
 
     def _note_misclassified(self, ids: Tensor, labels: Tensor, predicted: Tensor) -> None:
         for row in (predicted != labels).nonzero().flatten().tolist():
@@ -101,7 +88,7 @@ class TextClassificationTask(BaseTask):
             true, guess = self.class_names[labels[row]], self.class_names[predicted[row]]
             self._misclassified.append(f"{true}\t{guess}\t{words}")
 
-    def on_test_epoch_end(self) -> None:
+    def report_test(self) -> None:
         report_confusion(self, self.test_confusion, self.class_names)
         # The tokens the model saw (<unk> for words outside the vocabulary), not the raw sentence.
         header = "true\tpredicted\ttokens"
