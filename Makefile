@@ -21,7 +21,7 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests scripts
-	$(BIN)/pytest -q $(ARGS)
+	$(BIN)/pytest -q --durations=20 $(ARGS)
 
 ui: $(STAMP)
 	mkdir -p $(STORE)

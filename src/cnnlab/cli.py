@@ -14,6 +14,7 @@ from collections.abc import Callable
 # Set before anything imports mlflow, which reads it once.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from cnnlab.console import quiet_third_party
 from cnnlab.errors import CnnlabError, as_user_error, user_message
 from cnnlab.signals import Terminated, stop_on_sigterm
 from cnnlab.tracking.provenance import COMMAND_ENV
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cnnlab: error: unknown command '{command}'; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     stop_on_sigterm()
+    quiet_third_party()
     try:
         return handler(args)
     except Terminated:  # SIGTERM, also as Lightning stops on it (cnnlab.tracking.run says so)

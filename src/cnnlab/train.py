@@ -92,6 +92,7 @@ def train_in_folder(
     ) as run:
         if folder is not None:
             folder.record(run.run_id)
+            print(summary_line(config, run))
         if resume is None:
             run.log_yaml(command_overrides(), "overrides.yaml")
         task = build_task(
@@ -128,7 +129,7 @@ def fit_and_test(
     # weights_only: a checkpoint holding pickled objects is refused, not executed
     trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None, weights_only=True)
     best = trainer.checkpoint_callback.best_model_path
-    metrics = trainer.test(task, datamodule=data, ckpt_path=best, weights_only=True)[0]
+    metrics = trainer.test(task, datamodule=data, ckpt_path=best, weights_only=True, verbose=False)[0]
     # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
     metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
     run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
@@ -222,5 +223,13 @@ def report(metrics: dict[str, float], run: TrackedRun) -> None:
     if not is_rank_zero():
         return
     headline = {k: v for k, v in metrics.items() if k.startswith("test/") and k.count("/") == 1}
-    print("test: " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(headline.items())))
+    print("test: " + "  ".join(f"{k}={v:.4g}" for k, v in sorted(headline.items())))
     print(f"MLflow: {run.ui_hint()}" + ("" if run.offline else "; browse with `make ui`"))
+
+
+def summary_line(config: dict[str, Any], run: TrackedRun) -> str:
+    """What is about to train, and where its files go: the first line a run prints."""
+    backbone = config["backbone"].get("model") or config["backbone"]["name"]
+    epochs = config["trainer"].get("max_epochs")
+    return (f"cnnlab: {config['task']['name']} {backbone} on {config['data']['name']}, seed {config['seed']}, "
+            f"{epochs} epochs; run {run.run_id}, files in {config['run_dir']}")  # fmt: skip

@@ -65,8 +65,11 @@ def build_detection_transforms(
         steps.append(A.LongestMaxSize(max_size=image_size))
     if train:
         steps += [augmentation(item) for item in augment or ()]
+    moves_pixels = any(isinstance(step, A.DualTransform) for step in steps)
     steps.append(normalization(normalize))
     steps.append(ToTensorV2())
+    if not moves_pixels:  # boxes pass through unchanged (albumentations warns of box settings with nothing to apply)
+        return A.Compose(steps, seed=seed)
     boxes = A.BboxParams(format="pascal_voc", label_fields=["labels", "instance"], min_visibility=0.3, clip=True)
     return A.Compose(steps, bbox_params=boxes, seed=seed)
 

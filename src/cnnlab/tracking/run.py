@@ -48,8 +48,9 @@ class RunLogger(Logger):
         return self.tracked.experiment_id
 
     @property
-    def version(self) -> str:
-        return self.tracked.run_id
+    def version(self) -> None:
+        """None: the progress bar shows no `v_num` (the run id is printed when the run ends)."""
+        return None
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         """No-op: the whole resolved config is logged once, by config path, when the run starts."""
