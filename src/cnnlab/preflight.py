@@ -4,7 +4,7 @@ setting, the folders a run writes, and recipes used with data they were not writ
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +15,7 @@ from cnnlab.data import check_data
 from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.registry import check_settings, check_value, keyword_hints
+from cnnlab.run_settings import RunSettings, TrackingSettings
 from cnnlab.setting_types import NonNegativeFloat, NonNegativeInt, PositiveInt
 from cnnlab.tasks import TASKS
 from cnnlab.tasks.optimization import check_optimization
@@ -36,18 +37,6 @@ TRAINER_RANGES = {
     "limit_val_batches": BatchLimit | None,
     "limit_test_batches": BatchLimit | None,
 }
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """The top-level settings of conf/train.yaml (the groups aside)."""
-
-    seed: int
-    run_dir: str
-    resume: str | None = None
-    force: bool = False  # with resume: continue a run left RUNNING whose process cannot be seen from here
-    init_from: str | None = None
-    early_stopping_patience: PositiveInt | None = None
 
 
 def check_choices(config: dict[str, Any]) -> None:
@@ -72,7 +61,7 @@ def check_choices(config: dict[str, Any]) -> None:
 def check_run_settings(config: dict[str, Any]) -> None:
     hints = keyword_hints(RunSettings)
     for field in fields(RunSettings):
-        if field.name in config:
+        if field.name in config and field.name != "tracking":  # checked by check_tracking
             check_value(field.name, config[field.name], hints[field.name])
 
 
@@ -95,19 +84,6 @@ def check_trainer(settings: dict[str, Any]) -> None:
             hint = f"did you mean {' or '.join(f'trainer.{c}' for c in close)}?" if close else "see lightning's Trainer"
             raise CnnlabError(f"trainer.{key} is not a Trainer argument; {hint}")
         check_value(f"trainer.{key}", value, TRAINER_RANGES.get(key, hints[key]))
-
-
-@dataclass(frozen=True)
-class TrackingSettings:
-    """conf/tracking/*.yaml (other keys may ride along, e.g. for ${oc.env:...} interpolations)."""
-
-    uri: str
-    experiment: str
-    artifact_root: str | None = None
-    run_name: str | None = None
-    log_model: bool = True
-    log_checkpoint: bool = True
-    register_as: str | None = None
 
 
 def check_tracking(settings: dict[str, Any]) -> None:

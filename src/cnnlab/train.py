@@ -11,9 +11,11 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.data import build_data
+from cnnlab.data.base import SplitDataModule
 from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
 from cnnlab.errors import CnnlabError
 from cnnlab.run_folder import RunFolder, claimed
+from cnnlab.run_settings import RunSettings
 from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tracking.callbacks import MlflowArtifacts, RankConsistency, StartupTime
@@ -46,10 +48,11 @@ def train_config(
     The run writes to a folder of its own (run_dir, or a numbered sibling when run_dir holds another run), locked
     while it trains; DDP ranks other than 0 share rank 0's.
     """
-    pl.seed_everything(config["seed"], workers=True)
+    settings = RunSettings.of(config)
+    pl.seed_everything(settings.seed, workers=True)
     if not is_rank_zero():
         return train_in_folder(config, None, parent_run_id, resume, extra_tags)
-    with claimed(Path(config["run_dir"]), resume.run_id if resume else None) as folder:
+    with claimed(Path(settings.run_dir), resume.run_id if resume else None) as folder:
         check_resumable(resume, folder)
         config = {**config, "run_dir": str(folder.path)}
         return train_in_folder(config, folder, parent_run_id, resume, extra_tags)
@@ -75,20 +78,21 @@ def train_in_folder(
     resume: ResumePoint | None,
     extra_tags: dict[str, str] | None,
 ) -> dict[str, float]:
+    settings = RunSettings.of(config)
+    tracking = settings.tracking
     data = build_data(config["data"])
-    record_skips_in(data, Path(config["run_dir"]))
-    tracking = config["tracking"]
+    record_skips_in(data, Path(settings.run_dir))
     with tracked_run(
-        tracking_uri=tracking["uri"],
-        experiment=tracking["experiment"],
-        run_name=tracking["run_name"] or default_run_name(config),
+        tracking_uri=tracking.uri,
+        experiment=tracking.experiment,
+        run_name=tracking.run_name or default_run_name(config),
         config=config,
         tags={**choice_tags(config), **(extra_tags or {})},
-        artifact_root=tracking["artifact_root"],
+        artifact_root=tracking.artifact_root,
         parent_run_id=parent_run_id,
         resume_run_id=resume.run_id if resume else None,
         resume_changes=resume.changes if resume else (),
-        run_dir=config["run_dir"],
+        run_dir=settings.run_dir,
     ) as run:
         if folder is not None:
             folder.record(run.run_id)
@@ -102,8 +106,8 @@ def train_in_folder(
             scheduler=config["scheduler"],
             data_facts=data.facts(),
         )
-        if config.get("init_from") and resume is None:
-            load_initial_weights(task, config["init_from"], config["task"]["name"])
+        if settings.init_from and resume is None:
+            load_initial_weights(task, settings.init_from, task.task_name)
         environment = launch_environment()
         trainer = build_trainer(config, task, run)
         if trainer.world_size > 1 and is_rank_zero():
@@ -125,7 +129,7 @@ def fit_and_test(
     resume: ResumePoint | None,
 ) -> dict[str, float]:
     """Fits, tests the best checkpoint, logs the model (and registers it); returns the test metrics."""
-    tracking = config["tracking"]
+    tracking = RunSettings.of(config).tracking
     # weights_only: a checkpoint holding pickled objects is refused, not executed
     trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None, weights_only=True)
     best = trainer.checkpoint_callback.best_model_path
@@ -133,24 +137,23 @@ def fit_and_test(
     # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
     metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
     run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
-    if run.offline and (tracking["log_model"] or tracking.get("register_as")):
+    if run.offline and (tracking.log_model or tracking.register_as):
         print("cnnlab: the model is not logged or registered while the tracking server is away; its checkpoints "
               f"are in {config['run_dir']}/checkpoints")  # fmt: skip
-    elif tracking["log_model"] and trainer.is_global_zero:
+    elif tracking.log_model and trainer.is_global_zero:
         example = task.serving_example(next(iter(data.test_dataloader())))
         log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
-    if tracking.get("register_as") and trainer.is_global_zero and not run.offline:
-        version = register_predictor(run, best, config, tracking["register_as"])
-        print(f"registered as models:/{tracking['register_as']}/{version}")
+    if tracking.register_as and trainer.is_global_zero and not run.offline:
+        version = register_predictor(run, best, config, tracking.register_as)
+        print(f"registered as models:/{tracking.register_as}/{version}")
     report(metrics, run)
     return metrics
 
 
-def record_skips_in(data: pl.LightningDataModule, run_dir: Path) -> None:
+def record_skips_in(data: SplitDataModule, run_dir: Path) -> None:
     """Samples skipped under data.on_bad_sample=skip are recorded in the run folder (by every process)."""
-    if hasattr(data, "bad_samples"):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        data.bad_samples.record_file = run_dir / "bad_samples.txt"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data.bad_samples.record_file = run_dir / "bad_samples.txt"
 
 
 def command_overrides() -> list[str]:
@@ -178,7 +181,8 @@ def choice_tags(config: dict[str, Any]) -> dict[str, str]:
 
 
 def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl.Trainer:
-    run_dir = Path(config["run_dir"])
+    settings = RunSettings.of(config)
+    run_dir, log_checkpoint = Path(settings.run_dir), settings.tracking.log_checkpoint
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(
             dirpath=run_dir / "checkpoints",
@@ -196,17 +200,17 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
             save_on_train_epoch_end=True,
             enable_version_counter=False,
         ),
-        MlflowArtifacts(run, log_checkpoint=config["tracking"]["log_checkpoint"]),
+        MlflowArtifacts(run, log_checkpoint=log_checkpoint),
         RankConsistency(run, config),
         StartupTime(run),
         StampRunId(run.run_id),
-        EpochSeeds(config["seed"]),
+        EpochSeeds(settings.seed),
         NonFiniteLoss(),
-        FailureCheckpoints(run, run_dir / "checkpoints", log_checkpoint=config["tracking"]["log_checkpoint"]),
+        FailureCheckpoints(run, run_dir / "checkpoints", log_checkpoint=log_checkpoint),
     ]
-    if config.get("early_stopping_patience"):
+    if settings.early_stopping_patience:
         callbacks.append(
-            EarlyStopping(task.monitor, mode=task.monitor_mode, patience=config["early_stopping_patience"])
+            EarlyStopping(task.monitor, mode=task.monitor_mode, patience=settings.early_stopping_patience)
         )
     options = dict(config["trainer"])
     # Not Trainer arguments: they change the network and its inputs.

@@ -34,7 +34,7 @@ def main(args: list[str]) -> int:
     check_choices(config)
     task = restore_task(config["task"]["name"], source.checkpoint("best"))
     data = build_data(config["data"])
-    if hasattr(data, "use_vocabulary"):  # text: encode with the model's vocabulary, not one built anew
+    if task.encodes_with_vocabulary:  # text: the model's own vocabulary, not one built anew from the new data
         data.use_vocabulary(task.vocabulary)
     data.setup()
     align_classes(data, task.class_names)  # the data's labels in the model's order, by class name

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
+from albumentations.core.composition import BaseCompose
 from torch.utils.data import Dataset, Sampler
 
 MIX = 0x9E3779B1  # mixes seed, epoch and index into well-separated 32-bit seeds
@@ -52,7 +53,7 @@ class SeededSamples(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
         transform = getattr(self.dataset, "transform", None)
-        if hasattr(transform, "set_random_seed"):  # an albumentations Compose
+        if isinstance(transform, BaseCompose):  # albumentations draws from its own generator
             transform.set_random_seed(mixed_seed(self.seed, epoch, index))
         return self.dataset[index]
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from cnnlab.data.base import SplitDataModule
+from cnnlab.data.epochs import mixed_seed
 from cnnlab.data.transforms import build_batch_augmentation, build_transforms
 from cnnlab.setting_types import PositiveInt
 
@@ -40,7 +41,14 @@ class ImageClassificationData(SplitDataModule):
         if self.batch_augmentation is None or self.trainer is None or not self.trainer.training:
             return batch
         images, labels = batch
-        with torch.no_grad():
+        epoch = self.trainer.current_epoch
+        self._batch_in_epoch = self._batch_in_epoch + 1 if getattr(self, "_epoch", None) == epoch else 0
+        self._epoch = epoch
+        # The draws depend on (seed, epoch, batch) only, never on what ran before: a resumed run repeats an
+        # uninterrupted one. fork_rng leaves the global generators (dropout's) as they were.
+        seed = mixed_seed(self.seed, epoch, self._batch_in_epoch, self.trainer.global_rank)
+        with torch.no_grad(), torch.random.fork_rng(devices=[images.device] if images.is_cuda else []):
+            torch.manual_seed(seed)
             return self.batch_augmentation.to(images.device)(images), labels
 
     def facts(self) -> dict[str, Any]:

@@ -18,27 +18,29 @@ COMMON_SETTINGS = ("name", "pretrained", "weights_path")
 
 @dataclass(frozen=True)
 class Backbone:
-    """What one backbone name can become.
+    """What one backbone name can become, per task.
 
-    classifier: builds an image classifier, called with keyword arguments in_channels, num_classes,
-        image_size and the backbone's own settings (plus pretrained/weights_path when `weights` is set).
+    builders: task name -> what serves it:
+        "classification": builds an image classifier, called with keyword arguments in_channels, num_classes,
+            image_size and the backbone's own settings (plus pretrained/weights_path when `weights` is set);
+        "segmentation": the segmentation_models_pytorch encoder name, or a function of the backbone settings
+            (for passthroughs);
+        "detection": the torchvision classifier whose trunk becomes a detector's feature pyramid;
+        "text": builds a sentence classifier, called with keyword arguments vocabulary, num_classes and the
+            backbone's own settings (the model keeps Kim's max-norm in `constrain_norms()`).
     min_size: smallest input side the classifier accepts; smaller images are upsampled to it in the model.
     weights: where pretrained weights come from ("torchvision", "timm"), None when there are none.
-    smp_encoder: the segmentation_models_pytorch encoder name, or a function of the backbone settings
-        (for passthroughs), None when smp has no such encoder.
-    detector: the torchvision model whose trunk becomes a detector's feature pyramid, None if it cannot.
-    text: builds a sentence classifier, called with keyword arguments vocabulary, num_classes and the
-        backbone's own settings; None for image backbones.
     check: called with the backbone's settings before a run starts, for what a signature cannot say.
     """
 
-    classifier: Callable[..., nn.Module] | None = None
+    builders: Mapping[str, Any]
     min_size: int = 1
     weights: str | None = None
-    smp_encoder: str | Callable[[Mapping[str, Any]], str] | None = None
-    detector: str | None = None  # the torchvision classifier whose trunk feeds a detection FPN
-    text: Callable[..., nn.Module] | None = None
     check: Callable[[Mapping[str, Any]], None] | None = None
+
+    def builder(self, task: str) -> Any:
+        """What serves `task`, None if nothing."""
+        return self.builders.get(task)
 
 
 # What each task fills in itself when it calls a backbone's builder.
@@ -50,7 +52,7 @@ BACKBONES: Registry[Backbone] = Registry("backbone")
 
 def backbones_for(task: str) -> list[str]:
     """Names that can serve `task`, for listings and error messages."""
-    return [name for name in BACKBONES if _builder(BACKBONES.get(name), task) is not None]
+    return [name for name in BACKBONES if BACKBONES.get(name).builder(task) is not None]
 
 
 def build_classifier(
@@ -60,7 +62,8 @@ def build_classifier(
     name = settings["name"]
     entry = require_backbone(name, "classification")
     options = backbone_options(settings, entry, "classification")
-    model = entry.classifier(in_channels=in_channels, num_classes=num_classes, image_size=image_size, **options)
+    model = entry.builder("classification")(in_channels=in_channels, num_classes=num_classes, image_size=image_size,
+                                            **options)  # fmt: skip
     if min(image_size) < entry.min_size:
         target = (max(image_size[0], entry.min_size), max(image_size[1], entry.min_size))
         model = nn.Sequential(ResizeInput(target), model)
@@ -71,13 +74,13 @@ def build_text_classifier(settings: Mapping[str, Any], *, vocabulary: list[str],
     """Builds the sentence classifier named by settings["name"] over `vocabulary` (index = token id)."""
     entry = require_backbone(settings["name"], "text")
     options = backbone_options(settings, entry, "text")
-    return entry.text(vocabulary=vocabulary, num_classes=num_classes, **options)
+    return entry.builder("text")(vocabulary=vocabulary, num_classes=num_classes, **options)
 
 
 def require_backbone(name: str, task: str) -> Backbone:
     """The entry for `name`, or a one-line error if it is unknown or cannot serve `task`."""
     entry = BACKBONES.get(name)
-    if _builder(entry, task) is None:
+    if entry.builder(task) is None:
         raise CnnlabError(
             f"backbone={name} cannot serve task={task}; valid backbones for {task}: {', '.join(backbones_for(task))}"
         )
@@ -105,15 +108,4 @@ def backbone_options(settings: Mapping[str, Any], entry: Backbone, task: str) ->
     else:
         options["pretrained"] = bool(settings.get("pretrained", False))
         options["weights_path"] = settings.get("weights_path")
-    return check_settings(_builder(entry, task), {"name": name, **options}, "backbone", PROVIDED[task])
-
-
-def _builder(entry: Backbone, task: str) -> Any:
-    """What `entry` offers `task`, None if nothing."""
-    builders = {
-        "classification": entry.classifier,
-        "segmentation": entry.smp_encoder,
-        "detection": entry.detector,
-        "text": entry.text,
-    }
-    return builders.get(task)
+    return check_settings(entry.builder(task), {"name": name, **options}, "backbone", PROVIDED[task])

@@ -65,7 +65,8 @@ def build_detector(
             weights=None, weights_backbone="DEFAULT" if pretrained else None, num_classes=classes,
             score_thresh=score_thresh, detections_per_img=detections_per_img, **common,
         )  # fmt: skip
-    features = fpn_backbone(entry.detector, pretrained=pretrained, single_stage=arch in ("retinanet", "fcos"))
+    trunk = entry.builder("detection")
+    features = fpn_backbone(trunk, pretrained=pretrained, single_stage=arch in ("retinanet", "fcos"))
     anchors = _anchor_generator(features, anchor_sizes, arch)
     sizes = {"min_size": min_size, "max_size": max_size, **common}
     if arch in ("fasterrcnn", "maskrcnn"):

@@ -27,7 +27,8 @@ def build_segmenter(
     architectures = {name.lower(): name for name in segmentation_architectures()}
     if arch.lower() not in architectures:
         raise CnnlabError(f"task.arch={arch} is not an smp architecture; valid: {', '.join(architectures.values())}")
-    encoder = entry.smp_encoder(backbone) if callable(entry.smp_encoder) else entry.smp_encoder
+    encoder = entry.builder("segmentation")
+    encoder = encoder(backbone) if callable(encoder) else encoder
     pretrained = bool(backbone.get("pretrained"))
     try:
         return smp.create_model(

@@ -61,6 +61,7 @@ class BaseTask(pl.LightningModule):
     """
 
     min_classes = 2  # what the data must hold: one class is nothing to tell apart
+    encodes_with_vocabulary = False  # inputs are encoded with the task's own vocabulary (text), also on new data
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ TextMonitor = Literal["val/acc", "val/f1", "val/loss"]
 
 class TextClassificationTask(BaseTask):
     task_name = "text"
+    encodes_with_vocabulary = True
     serving_dynamic_dims = (0, 1)  # any batch of sentences, any length
 
     def __init__(

@@ -55,12 +55,12 @@ class MlflowArtifacts(pl.Callback):
 
     def _log_queued(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Saves the figures (confusion matrices, overlays) and texts the task queued, and frees them."""
-        figures = pl_module.pop_figures() if hasattr(pl_module, "pop_figures") else {}
+        figures = pl_module.pop_figures()  # a cnnlab task (BaseTask) queues them
         for name, figure in figures.items():
             if trainer.is_global_zero:
                 self.run.log_figure(figure, name)
             plt.close(figure)
-        texts = pl_module.pop_texts() if hasattr(pl_module, "pop_texts") else {}
+        texts = pl_module.pop_texts()
         for name, text in texts.items():
             if trainer.is_global_zero:
                 self.run.log_text(text, name)
