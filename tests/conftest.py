@@ -23,6 +23,17 @@ from PIL import Image
 
 from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
 
+# One intra-op thread per test process and per process a test starts (inherited): the two xdist workers share two
+# cores, and torch's threads spinning against each other made a run five times slower than alone.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
 # Few steps, no progress bars: what every in-process training run in the tests shares.
 FAST = [
     "trainer.max_epochs=1",
@@ -30,7 +41,6 @@ FAST = [
     "+trainer.limit_val_batches=1",
     "+trainer.limit_test_batches=1",
     "trainer.enable_progress_bar=false",
-    "+trainer.enable_model_summary=false",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
+from cnnlab.config_files import group_options
 from tests.conftest import cli, cnnlab, migrated_store
 
 
@@ -33,6 +35,17 @@ def test_default_reaches_the_accuracy_bar(default_run) -> None:
     assert run.data.metrics["test/acc"] >= 0.98
     assert f"test/acc={run.data.metrics['test/acc']:.4f}" in result.stdout
     assert run.info.run_id in result.stdout
+
+
+def test_default_console_is_clean(default_run) -> None:
+    """What a user sees: cnnlab's summary line first, the results, where the run is; no third-party tips,
+    deprecations, warnings, INFO log lines or model-summary table."""
+    result = default_run[0]
+    lines = (result.stdout + result.stderr).splitlines()
+    noise = [line for line in lines if re.search(r"Warning|Tip|\[INFO\]|FLOPs|v_num|Seed set", line)]
+    assert noise == [], "\n".join(noise)
+    assert result.stdout.startswith("cnnlab: classification simple_cnn on digits, seed 42, 60 epochs; run ")
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["cnnlab", "test", "MLflow"]
 
 
 def test_default_records_params_metrics_and_tags(default_run) -> None:
@@ -85,10 +98,10 @@ def test_unknown_group_option_is_one_line(tmp_path: Path, capfd, monkeypatch) ->
     monkeypatch.chdir(tmp_path)
     result = cli(capfd, "train", "backbone=resnet_9000", store=f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert result.returncode == 1
+    choices = group_options("backbone")
+    assert {"simple_cnn", "lenet5", "alexnet", "vgg16", "resnet18", "timm", "torchvision"} <= set(choices)
     assert result.stderr.strip().splitlines() == [
-        "cnnlab: error: backbone=resnet_9000 is not an option; valid choices: alexnet, efficientnet-b0, lenet5, "
-        "mobilenet_v2, mobilenet_v3_large, resnet18, resnet34, resnet50, simple_cnn, textcnn, timm, torchvision, "
-        "vgg11, vgg11_bn, vgg16, vgg16_bn"
+        f"cnnlab: error: backbone=resnet_9000 is not an option; valid choices: {', '.join(sorted(choices))}"
     ]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "outputs").exists()
 

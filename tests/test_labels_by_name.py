@@ -16,7 +16,7 @@ from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
 
 IMAGES = ["data=imagefolder", "data.image_size=16", "data.batch_size=8", "data.num_workers=0", "data.augment=[]",
-          "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false",
+          "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
           "tracking.log_model=false"]  # fmt: skip
 
 

@@ -87,7 +87,7 @@ def test_detection_trains_end_to_end_with_overlays(arch: str, make_config, store
     metrics = train(make_config(
         "task=detection", f"data.root={tmp_path / 'shapes'}", "data.num_train=8", "data.num_val=4",
         "data.num_test=4", "data.size=64", "data.batch_size=4", f"task.arch={arch}", "task.min_size=64",
-        "task.max_size=64", "task.arch_options={}", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+        "task.max_size=64", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
         f"data.with_masks={arch == 'maskrcnn'}",
     ))  # fmt: skip
     (run,) = runs(store, "detection")

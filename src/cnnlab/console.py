@@ -16,8 +16,7 @@ LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch
 
 def quiet_third_party() -> None:
     """Called once by the CLI, before a command runs."""
-    for name in LIGHTNING_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_lightning()
     # MLflow's INFO ("Creating initial MLflow database tables...") describes its own housekeeping.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     # MLflow draws a progress bar for every artifact it downloads (a run's config, a checkpoint): noise around one
@@ -26,3 +25,10 @@ def quiet_third_party() -> None:
     # Lightning 2.6 calls a torch pytree API that torch 2.14 deprecates; it says so on every run, and only a newer
     # Lightning can change it.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
+
+
+def quiet_lightning() -> None:
+    """Also called where Lightning is used (training, evaluation): importing Lightning sets its loggers back to
+    INFO, and the CLI imports it only when a command needs it."""
+    for name in LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

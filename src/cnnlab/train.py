@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
+from cnnlab.console import quiet_lightning
 from cnnlab.data import build_data
 from cnnlab.data.base import SplitDataModule
 from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
@@ -49,6 +50,7 @@ def train_config(
     while it trains; DDP ranks other than 0 share rank 0's.
     """
     settings = RunSettings.of(config)
+    quiet_lightning()
     pl.seed_everything(settings.seed, workers=True)
     if not is_rank_zero():
         return train_in_folder(config, None, parent_run_id, resume, extra_tags)

@@ -1,9 +1,11 @@
-"""`cnnlab predict` on the files of a run's test split gives what the test step computes on the same images:
-one pre-processing, owned by the data, for evaluation and prediction (detection once fed un-normalised pixels)."""
+"""Every task of the registry trained, restored and predicted. `cnnlab predict` on the files of a run's test split
+gives what the test step computes on the same images: one pre-processing, owned by the data, for evaluation and
+prediction (detection once fed un-normalised pixels)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from PIL import Image
 from cnnlab.commands import predict
 from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
 from cnnlab.data import build_data
-from cnnlab.tasks import restore_task
+from cnnlab.tasks import TASKS, restore_task
 from tests.conftest import FAST, migrated_store
 
 SMALL_SHAPES = ["data.num_train=16", "data.num_val=8", "data.num_test=8", "data.batch_size=4"]
@@ -82,14 +84,49 @@ def probabilities(results: list[dict]) -> torch.Tensor:
     return torch.tensor([list(r["probabilities"].values()) for r in results])
 
 
+def inputs_of(name: str, data, tmp_path: Path) -> list[str]:
+    """The run's test split as predict takes it: files (images written from memory where the data has no files),
+    or sentences."""
+    test = data.splits.test
+    if name == "text":
+        return [s.text for s in test.sentences][:40]
+    if name == "segmentation":
+        return [str(image) for image, _ in test.items]
+    if name == "detection":
+        return [str(test.images / test.coco.imgs[i]["file_name"]) for i in test.image_ids]
+    files = []
+    for i, image in enumerate(test.images):
+        files.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(image[..., 0]).save(files[-1])
+    return files
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_registered_task_trains_restores_and_predicts(trained, name: str, tmp_path: Path, monkeypatch) -> None:
+    """What every task of the registry keeps: a short real training logs finite losses and test metrics, its best
+    checkpoint restores exactly the trained weights, and predict answers each input."""
+    store, runs = trained
+    assert name in runs, f"task {name!r} is registered but has no recipe in RECIPES"
+    run_id, run = runs[name]
+    metrics = run.data.metrics
+    assert run.info.status == "FINISHED"
+    assert {"train/", "val/", "test/"} <= {key[: key.index("/") + 1] for key in metrics if "/" in key}
+    assert all(math.isfinite(value) for key, value in metrics.items() if key.endswith("loss"))
+    loaded, task, data = source(store, run)
+    saved = torch.load(loaded.checkpoint("best"), map_location="cpu", weights_only=True)["state_dict"]
+    restored = task.state_dict()
+    assert saved.keys() == restored.keys()
+    assert all(torch.equal(saved[key], restored[key]) for key in saved)
+    inputs = inputs_of(name, data, tmp_path)[:3]
+    results = predicted(store, run_id, inputs, tmp_path, monkeypatch)
+    assert len(results) == len(inputs) and not any("error" in result for result in results)
+
+
 def test_classification(trained, tmp_path: Path, monkeypatch) -> None:
     store, runs = trained
     run_id, run = runs["classification"]
     _, task, data = source(store, run)
-    files = []
-    for i, image in enumerate(data.splits.test.images):  # the test split's own pixels, as files
-        files.append(str(tmp_path / f"{i}.png"))
-        Image.fromarray(image[..., 0]).save(files[-1])
+    files = inputs_of("classification", data, tmp_path)
     expected = torch.cat(outputs_of_test_step(task, data))
     results = predicted(store, run_id, files, tmp_path, monkeypatch)
     assert torch.allclose(probabilities(results), expected, atol=1e-5)
@@ -99,7 +136,7 @@ def test_text(trained, tmp_path: Path, monkeypatch) -> None:
     store, runs = trained
     run_id, run = runs["text"]
     _, task, data = source(store, run)
-    sentences = [s.text for s in data.splits.test.sentences][:40]
+    sentences = inputs_of("text", data, tmp_path)
     expected = torch.cat(outputs_of_test_step(task, data))[: len(sentences)]
     results = predicted(store, run_id, sentences, tmp_path, monkeypatch)
     assert torch.allclose(probabilities(results), expected, atol=1e-5)
@@ -109,7 +146,7 @@ def test_segmentation(trained, tmp_path: Path, monkeypatch) -> None:
     store, runs = trained
     run_id, run = runs["segmentation"]
     _, task, data = source(store, run)
-    files = [str(image) for image, _ in data.splits.test.items]
+    files = inputs_of("segmentation", data, tmp_path)
     expected = torch.cat(outputs_of_test_step(task, data))
     results = predicted(store, run_id, files, tmp_path, monkeypatch)
     for result, mask in zip(results, expected, strict=True):
@@ -120,8 +157,7 @@ def test_detection(trained, tmp_path: Path, monkeypatch) -> None:
     store, runs = trained
     run_id, run = runs["detection"]
     _, task, data = source(store, run)
-    test = data.splits.test
-    files = [str(test.images / test.coco.imgs[i]["file_name"]) for i in test.image_ids]
+    files = inputs_of("detection", data, tmp_path)
     expected = [found for batch in outputs_of_test_step(task, data) for found in batch]
     results = predicted(store, run_id, files, tmp_path, monkeypatch)
     assert any(r["detections"] for r in results), "an untrained-looking detector: nothing to compare"

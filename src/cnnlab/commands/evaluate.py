@@ -18,6 +18,7 @@ def main(args: list[str]) -> int:
 
     import pytorch_lightning as pl
 
+    from cnnlab.console import quiet_lightning
     from cnnlab.data import build_data
     from cnnlab.data.relabel import align_classes
     from cnnlab.preflight import check_choices
@@ -46,6 +47,7 @@ def main(args: list[str]) -> int:
         tags={**choice_tags(config), EVALUATES_TAG: source.run_id},
         artifact_root=config["tracking"]["artifact_root"],
     ) as run:
+        quiet_lightning()
         trainer = pl.Trainer(
             accelerator=config["trainer"].get("accelerator", "auto"), devices=1, logger=run.logger(),
             limit_test_batches=config["trainer"].get("limit_test_batches", 1.0),
