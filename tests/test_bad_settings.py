@@ -49,6 +49,15 @@ CASES = [
     ("empty_experiment", lambda t: ["tracking.experiment="], {}, "tracking.experiment is empty"),
     ("zero_std", lambda t: ["data.normalize.std=[0]"], {}, "data.normalize.std=[0]: every std must be above 0"),
     ("unquoted_path_with_equals", lambda t: ["data.root=/a/b=c,d"], {}, "quote a value that holds"),
+    ("unknown_batch_augmentation", lambda t: ["data.batch_augment=[{RandomAfine: {degrees: 10}}]"], {},
+     "data.batch_augment: 'RandomAfine' is not a kornia.augmentation transform"),
+    ("batch_augmentation_probability_above_one", lambda t: ["data.batch_augment=[{RandomAffine: {degrees: 10, p: 2}}]"],
+     {}, "data.batch_augment.RandomAffine.p=2 is not valid"),
+    ("batch_augmentation_setting_checked_on_a_batch",
+     lambda t: ["data.batch_augment=[{RandomAffine: {degrees: 10, translate: [2, 2]}}]"], {},
+     "data.batch_augment: bad settings for RandomAffine: translate out of bounds"),
+    ("batch_augmentation_not_one_transform", lambda t: ["data.batch_augment=[{RandomAffine: {degrees: 10}, B: {}}]"],
+     {}, "data.batch_augment entries take one transform each"),
     ("dropout_above_one", lambda t: ["backbone.dropout=1.5"], {}, "backbone.dropout=1.5 is not valid"),
     ("recipe_with_other_data", lambda t: ["experiment=trec_cnn_rand", "data=text_lines"], {},
      "experiment=trec_cnn_rand is a recipe for data=text_prefixed"),
@@ -89,6 +98,18 @@ def test_a_full_disk_is_one_line_and_a_failed_run(tmp_path: Path, store: str, ca
     client = MlflowClient(store)
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.info.status == "FAILED" and "No space left" in run.data.tags["cnnlab.error"]
+
+
+def test_a_colour_batch_augmentation_on_grey_images_is_one_line_and_a_failed_run(tmp_path: Path, store: str,
+                                                                                 capfd) -> None:  # fmt: skip
+    # found on the first batch, inside the run: the data's channels are known once it is read
+    status, stderr = run_train(tmp_path, capfd, "data.batch_augment=[{RandomHue: {hue: [-0.1, 0.1]}}]")
+    errors = [line for line in stderr.splitlines() if line.startswith("cnnlab: error:")]
+    assert status == 1 and len(errors) == 1, stderr[-3000:]
+    assert "data.batch_augment failed on a batch of shape (64, 1, 8, 8)" in errors[0] and "Traceback" not in stderr
+    client = MlflowClient(store)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FAILED"
 
 
 def test_class_names_mlflow_refuses_in_keys_train_through(tmp_path: Path, store: str, capfd) -> None:

@@ -10,6 +10,7 @@ import torch
 from cnnlab.data.base import SplitDataModule
 from cnnlab.data.epochs import mixed_seed
 from cnnlab.data.transforms import build_batch_augmentation, build_transforms
+from cnnlab.errors import CnnlabError
 from cnnlab.setting_types import PositiveInt
 
 
@@ -49,7 +50,12 @@ class ImageClassificationData(SplitDataModule):
         seed = mixed_seed(self.seed, epoch, self._batch_in_epoch, self.trainer.global_rank)
         with torch.no_grad(), torch.random.fork_rng(devices=[images.device] if images.is_cuda else []):
             torch.manual_seed(seed)
-            return self.batch_augmentation.to(images.device)(images), labels
+            try:
+                return self.batch_augmentation.to(images.device)(images), labels
+            except Exception as err:  # kornia's own error types too, e.g. a colour transform on grey images
+                detail = " ".join(str(err).split())[:300]
+                shape = tuple(images.shape)
+                raise CnnlabError(f"data.batch_augment failed on a batch of shape {shape}: {detail}") from err
 
     def facts(self) -> dict[str, Any]:
         """What models need to know about this data: classes, channels, input size, normalisation."""

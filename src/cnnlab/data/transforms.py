@@ -7,9 +7,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import albumentations as A
+import torch
 from albumentations.pytorch import ToTensorV2
 
 from cnnlab.errors import CnnlabError
+from cnnlab.registry import check_value
+from cnnlab.setting_types import Probability
 
 
 def build_transforms(
@@ -96,11 +99,17 @@ def seed_worker_transform(worker_id: int) -> None:
         transform.set_random_seed(info.seed % 2**32)
 
 
+def transform_entry(item: Mapping[str, Any], setting: str) -> tuple[str, Mapping[str, Any]]:
+    """(name, keyword arguments) of one entry of a transform list such as {"HorizontalFlip": {"p": 0.5}}."""
+    if len(item) != 1:
+        raise CnnlabError(f"{setting} entries take one transform each, as {{Name: {{kwargs}}}}; got {dict(item)}")
+    ((name, kwargs),) = item.items()
+    return name, kwargs or {}
+
+
 def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:
     """One albumentations transform from a one-key mapping such as {"HorizontalFlip": {"p": 0.5}}."""
-    if len(item) != 1:
-        raise CnnlabError(f"data.augment entries take one transform each, as {{Name: {{kwargs}}}}; got {dict(item)}")
-    ((name, kwargs),) = item.items()
+    name, kwargs = transform_entry(item, "data.augment")
     cls = getattr(A, name, None)
     if not (isinstance(cls, type) and issubclass(cls, A.BasicTransform)):
         raise CnnlabError(f"data.augment: '{name}' is not an albumentations transform (see albumentations.ai/docs)")
@@ -108,7 +117,7 @@ def augmentation(item: Mapping[str, Any]) -> A.BasicTransform:
         # albumentations only warns about unknown arguments; a typo in config should not pass silently.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            transform = cls(**(kwargs or {}))
+            transform = cls(**kwargs)
     except (TypeError, ValueError) as err:
         detail = " ".join(str(err).split())[:300]  # pydantic's summary line alone does not say which value
         raise CnnlabError(f"data.augment: bad settings for {name}: {detail}") from err
@@ -130,15 +139,21 @@ def build_batch_augmentation(items: Sequence[Mapping[str, Any]] | None) -> Any:
 
     steps = []
     for item in items:
-        if len(item) != 1:
-            raise CnnlabError(f"data.batch_augment entries take one transform each, as {{Name: {{kwargs}}}}: {item}")
-        ((name, kwargs),) = item.items()
+        name, kwargs = transform_entry(item, "data.batch_augment")
         cls = getattr(K, name, None)
         if not (isinstance(cls, type) and issubclass(cls, K.AugmentationBase2D)):
             raise CnnlabError(f"data.batch_augment: '{name}' is not a kornia.augmentation transform")
+        for key in ("p", "p_batch"):  # kornia takes any number as a probability
+            if key in kwargs:
+                check_value(f"data.batch_augment.{name}.{key}", kwargs[key], Probability)
         try:
-            steps.append(cls(**(kwargs or {})))
-        except (TypeError, ValueError, AssertionError) as err:
+            step = cls(**kwargs)
+            # kornia checks some settings (translate, padding_mode) only on its first batch: one made-up batch
+            # now, on a forked generator, so that a bad setting fails before the run
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                step(torch.rand(2, 3, 16, 16))
+        except Exception as err:  # kornia raises its own error types besides the built-in ones
             detail = " ".join(str(err).split())[:300]
             raise CnnlabError(f"data.batch_augment: bad settings for {name}: {detail}") from err
+        steps.append(step)
     return nn.Sequential(*steps)
