@@ -17,8 +17,10 @@ LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch
 def quiet_third_party() -> None:
     """Called once by the CLI, before a command runs."""
     quiet_lightning()
-    # MLflow's INFO ("Creating initial MLflow database tables...") describes its own housekeeping.
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow's INFO ("Creating initial MLflow database tables...") describes its own housekeeping. MLflow sets its
+    # logger's level from this variable when it is imported, which the CLI does only when a command needs it.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
     # MLflow draws a progress bar for every artifact it downloads (a run's config, a checkpoint): noise around one
     # line of result.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
