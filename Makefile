@@ -8,7 +8,7 @@ STORE := outputs/mlflow
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 5000
 
-.PHONY: train test ui lint bench
+.PHONY: train test ui lint bench gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_overhead.py
 	$(BIN)/python scripts/bench_augment.py
 	$(BIN)/python scripts/bench_startup.py
+
+# The GPU path on a machine with one CUDA GPU (README "GPU check"); ARGS=--quick runs tiny sizes on any device.
+gpu-check: $(STAMP)
+	$(BIN)/python scripts/gpu_check.py $(ARGS)

@@ -19,56 +19,10 @@ import time
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from bench_common import compose_config, machine, scratch_store, write_result
+from bench_common import cnnlab_steps, compose_config, machine, scratch_store, write_result
 
 from cnnlab.data import build_data
 from cnnlab.tasks import build_task
-from cnnlab.tracking.run import tracked_run
-from cnnlab.train import build_trainer
-
-
-class StepTimer(pl.Callback):
-    """Per training step: the time between step starts (within an epoch) and the wait for its batch."""
-
-    def __init__(self, skip: int = 5) -> None:
-        self.skip = skip  # warm-up steps left out
-        self.steps: list[float] = []
-        self.waits: list[float] = []
-        self._start = self._end = None
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = self._end = None
-        self._epoch_start = time.perf_counter()
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        now = time.perf_counter()
-        if batch_idx >= self.skip and self._start is not None:
-            self.steps.append(now - self._start)
-            self.waits.append(now - self._end)
-        self._start = now
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._end = time.perf_counter()
-
-
-def cnnlab_steps(overrides: list[str], steps: int, tracking: bool, tmp) -> tuple[float, StepTimer, int]:
-    """Median step time of `steps` cnnlab training steps; the timer; the batch size."""
-    config = compose_config(overrides, tmp)
-    config["trainer"].update(max_epochs=1, limit_train_batches=steps, limit_val_batches=1, enable_progress_bar=False)
-    config["tracking"].update(log_model=False, log_checkpoint=False)
-    pl.seed_everything(config["seed"], workers=True)
-    data = build_data(config["data"])
-    with tracked_run(tracking_uri=config["tracking"]["uri"], experiment="bench", run_name="bench", config=config,
-                     tags={}, artifact_root=str(tmp / "artifacts")) as run:  # fmt: skip
-        task = build_task(config["task"], backbone=config["backbone"], optimizer=config["optimizer"],
-                          scheduler=config["scheduler"], data_facts=data.facts())  # fmt: skip
-        trainer = build_trainer(config, task, run)
-        if not tracking:
-            trainer.loggers = []
-        timer = StepTimer()
-        trainer.callbacks.append(timer)
-        trainer.fit(task, datamodule=data)
-    return statistics.median(timer.steps), timer, config["data"]["batch_size"]
 
 
 def plain_steps(overrides: list[str], steps: int, tmp) -> float:
