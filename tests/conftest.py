@@ -48,8 +48,9 @@ CNNLAB = str(Path(sys.executable).with_name("cnnlab"))
 
 
 def sigint_as_usual() -> None:
-    """Popen preexec_fn: Ctrl-C interrupts the child even when this process ignores SIGINT (pytest-xdist workers
-    do, and ignored signals are inherited)."""
+    """Popen preexec_fn: Ctrl-C interrupts the child even when this process ignores SIGINT (as a suite started in
+    the background by a shell without job control does: such jobs ignore SIGINT, and ignored signals are
+    inherited)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 

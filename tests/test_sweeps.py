@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 
 from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
-from tests.conftest import CNNLAB, cli, cnnlab, migrated_store
+from tests.conftest import CNNLAB, cli, cnnlab, migrated_store, sigint_as_usual
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> Non
                  "+hydra.callbacks.interrupt.job=2"]  # fmt: skip
     env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": str(REPO)}
     sweep = subprocess.run([CNNLAB, *args, *interrupt], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=600)  # fmt: skip
+                           timeout=600, preexec_fn=sigint_as_usual)  # fmt: skip
     assert sweep.returncode != 0 and "interrupted" in sweep.stderr, sweep.stderr[-3000:]
     parents, _ = sweep_runs(store)
     assert [p.info.status for p in parents] == ["KILLED"]

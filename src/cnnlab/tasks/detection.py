@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import torch
 from torch import Tensor, nn
 from torchmetrics.detection import MeanAveragePrecision
 
 from cnnlab.models.detection import PaddedDetections, build_detector, without_background
 from cnnlab.plots.boxes import detection_overlay_figure
+from cnnlab.plots.pixels import viewable
 from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput, class_key_table, metric_key_names
 
 Batch = tuple[list[Tensor], list[dict[str, Any]]]
@@ -124,9 +124,7 @@ class DetectionTask(BaseTask):
     def _overlay(self, batch: Batch, predictions: list[dict[str, Tensor]]):
         images, targets = batch
         count = min(self.overlay_images, len(images))
-        mean = torch.tensor(self.normalize["mean"]).view(-1, 1, 1)
-        std = torch.tensor(self.normalize["std"]).view(-1, 1, 1)
-        pixels = [(img.detach().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy() for img in images[:count]]
+        pixels = [viewable(image.detach().float().cpu().numpy(), self.normalize) for image in images[:count]]
         as_numpy = lambda d: {k: v.detach().float().cpu().numpy() for k, v in d.items() if k in _DRAWN}  # noqa: E731
         shown = [{**as_numpy(p), "labels": p["labels"].cpu().numpy()} for p in predictions[:count]]
         shown = [{k: (v[p["scores"] >= 0.5] if k != "scores" else v[v >= 0.5]) for k, v in p.items()} for p in shown]

@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 from torchmetrics import Accuracy, F1Score, JaccardIndex, MetricCollection
 
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.models.segmentation import build_segmenter
 from cnnlab.plots.overlay import segmentation_overlay_figure
+from cnnlab.plots.pixels import viewable
 from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput, class_key_table, metric_key_names
 
 MODES = ("multiclass", "binary")
@@ -139,11 +139,7 @@ class SegmentationTask(BaseTask):
 
     def _overlay(self, batch: tuple[Tensor, Tensor], predictions: Tensor, title: str):
         images, masks = (t[: self.overlay_images].detach().cpu() for t in batch)
-        mean = torch.tensor(self.normalize["mean"]).view(1, -1, 1, 1)
-        std = torch.tensor(self.normalize["std"]).view(1, -1, 1, 1)
-        pixels = (images * std + mean).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-        if pixels.shape[-1] == 1:
-            pixels = np.repeat(pixels, 3, axis=-1)
+        pixels = np.stack([viewable(image.float().numpy(), self.normalize) for image in images])
         return segmentation_overlay_figure(
             pixels, masks.numpy(), predictions[: self.overlay_images].cpu().numpy(), self.class_names,
             self.ignore_index, title,
