@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
 import sys
 import time
@@ -74,9 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     result = {"machine": machine(), "device": torch.cuda.get_device_name(0) if gpu else "cpu", "quick": args.quick,
               "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     with scratch_store() as tmp:
+        client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])  # the scratch store, named: never a default
         result["throughput"] = throughput(trainer, args.quick, tmp)
-        result["tasks"], run_ids = tasks(trainer, args.quick, tmp)
-        result["reproduce"] = reproduced(run_ids["classification"], gpu)
+        result["tasks"], run_ids = tasks(trainer, args.quick, tmp, client)
+        result["reproduce"] = reproduced(run_ids["classification"], gpu, client)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_check.json").write_text(json.dumps(result, indent=2))
     table = markdown(result)
@@ -145,9 +147,8 @@ def plain_step_seconds(overrides: list[str], steps: int, warmup: int, tmp: Path)
     return statistics.median(times)
 
 
-def tasks(trainer: list[str], quick: bool, tmp: Path) -> tuple[dict, dict[str, str]]:
+def tasks(trainer: list[str], quick: bool, tmp: Path, client: MlflowClient) -> tuple[dict, dict[str, str]]:
     """Each registered task's default end to end; (results by task, run id by task)."""
-    client = MlflowClient()
     out, run_ids = {}, {}
     for name in TASKS.names():
         overrides = [f"task={name}", *trainer, *(QUICK_TASK[name] + QUICK_TRAINER if quick else [])]
@@ -181,10 +182,9 @@ def latest_run(client: MlflowClient, task: str):
     return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
 
 
-def reproduced(run_id: str, gpu: bool) -> dict:
+def reproduced(run_id: str, gpu: bool, client: MlflowClient) -> dict:
     """`cnnlab reproduce RUN_ID` as users run it; every metric's difference against the tolerance it is held to."""
-    status = reproduce.main([run_id])
-    client = MlflowClient()
+    status = reproduce.main([run_id, "--tracking-uri", client.tracking_uri])
     source = client.get_run(run_id)
     (again,) = client.search_runs([source.info.experiment_id], filter_string=f"tags.`{REPRODUCES_TAG}` = '{run_id}'")
     tolerance = reproduce.GPU_TOLERANCE if gpu else 0.0

@@ -81,9 +81,10 @@ def test_default_logs_artifacts(default_run) -> None:
     assert "SimpleCNN" in summary
 
 
-def test_default_logs_a_loadable_model_with_signature(default_run) -> None:
-    _, _, run, _ = default_run
-    mlflow.set_tracking_uri(default_run[1].tracking_uri)
+def test_default_logs_a_loadable_model_with_signature(default_run, monkeypatch) -> None:
+    _, client, run, _ = default_run
+    # what MLflow's model loaders read; restored after the test (mlflow.set_tracking_uri would outlive it)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", client.tracking_uri)
     uri = f"runs:/{run.info.run_id}/model"
     info = mlflow.models.get_model_info(uri)
     assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 1, 8, 8)

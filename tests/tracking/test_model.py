@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mlflow
@@ -50,3 +51,13 @@ def test_untraceable_network_falls_back_to_pickle(store: str, tmp_path: Path) ->
     assert "model.pth" in saved_files(uri)
     x = -torch.ones(3, 4)
     assert torch.allclose(loaded(x), network(x))
+
+
+def test_logging_a_model_leaves_the_process_tracking_uri_as_it_was(store: str, tmp_path: Path, monkeypatch) -> None:
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", other)  # what a later run of this process is told to use
+    config = {"seed": 0}
+    with tracked_run(tracking_uri=store, experiment="models", run_name="m", config=config, tags={},
+                     artifact_root=str(tmp_path)) as run:  # fmt: skip
+        log_pytorch_model(run, nn.Linear(4, 2), torch.randn(4, 4))
+    assert os.environ["MLFLOW_TRACKING_URI"] == other and mlflow.get_tracking_uri() == other

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -47,8 +50,7 @@ def log_pytorch_model(
         "pip_requirements": _requirements(),
         "metadata": {"cnnlab_version": cnnlab.__version__},
     }
-    mlflow.set_tracking_uri(run.tracking_uri)
-    with mlflow.start_run(run_id=run.run_id):
+    with logging_into(run):
         try:
             info = mlflow.pytorch.log_model(network, serialization_format="pt2", **common)
         except Exception as err:  # torch.export raises many types for untraceable code
@@ -57,6 +59,22 @@ def log_pytorch_model(
                 network, serialization_format="pickle", code_paths=[str(SOURCE_DIR)], **common
             )
     return info.model_uri
+
+
+@contextmanager
+def logging_into(run: TrackedRun) -> Iterator[None]:
+    """MLflow's fluent API (model logging has no client form) aimed at `run` for this block only. Setting MLflow's
+    tracking URI also sets MLFLOW_TRACKING_URI in the environment: both are put back after, so that a later run of
+    this process (a sweep's next job, evaluate after train) goes where its own settings say."""
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(run.tracking_uri)
+    try:
+        with mlflow.start_run(run_id=run.run_id):
+            yield
+    finally:
+        mlflow.set_tracking_uri(None)
+        if saved is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
 
 
 def _signature(example: np.ndarray, output: np.ndarray, dynamic_dims: tuple[int, ...]) -> ModelSignature:
@@ -81,8 +99,7 @@ def register_predictor(run: TrackedRun, checkpoint: str, config: dict, name: str
     with tempfile.TemporaryDirectory() as folder:
         config_file = Path(folder) / "config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-        mlflow.set_tracking_uri(run.tracking_uri)
-        with mlflow.start_run(run_id=run.run_id):
+        with logging_into(run):
             info = mlflow.pyfunc.log_model(
                 name="predictor",
                 python_model=CnnlabPredictor(),
