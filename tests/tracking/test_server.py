@@ -22,6 +22,7 @@ def test_a_run_against_a_tracking_server(mlflow_server: str, make_config, tmp_pa
     assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith("mlflow-artifacts:")
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "checkpoints", "model_summary.txt"} <= artifacts
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)  # where MLflow's model loader looks for the run
     model = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
     assert model(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
 
