@@ -122,23 +122,14 @@ def test_every_registered_task_trains_restores_and_predicts(trained, name: str, 
     assert len(results) == len(inputs) and not any("error" in result for result in results)
 
 
-def test_classification(trained, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("name", ["classification", "text"])
+def test_class_probabilities(trained, name: str, tmp_path: Path, monkeypatch) -> None:
     store, runs = trained
-    run_id, run = runs["classification"]
+    run_id, run = runs[name]
     _, task, data = source(store, run)
-    files = inputs_of("classification", data, tmp_path)
-    expected = torch.cat(outputs_of_test_step(task, data))
-    results = predicted(store, run_id, files, tmp_path, monkeypatch)
-    assert torch.allclose(probabilities(results), expected, atol=1e-5)
-
-
-def test_text(trained, tmp_path: Path, monkeypatch) -> None:
-    store, runs = trained
-    run_id, run = runs["text"]
-    _, task, data = source(store, run)
-    sentences = inputs_of("text", data, tmp_path)
-    expected = torch.cat(outputs_of_test_step(task, data))[: len(sentences)]
-    results = predicted(store, run_id, sentences, tmp_path, monkeypatch)
+    inputs = inputs_of(name, data, tmp_path)
+    expected = torch.cat(outputs_of_test_step(task, data))[: len(inputs)]
+    results = predicted(store, run_id, inputs, tmp_path, monkeypatch)
     assert torch.allclose(probabilities(results), expected, atol=1e-5)
 
 
