@@ -22,7 +22,7 @@ from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tracking.callbacks import MlflowArtifacts, RankConsistency, StartupTime
 from cnnlab.tracking.model import log_pytorch_model, register_predictor
 from cnnlab.tracking.run import TrackedRun, tracked_run
-from cnnlab.tracking.tags import OVERRIDES_TAG, RUN_DIR_TAG
+from cnnlab.tracking.tags import FAST_DEV_RUN_TAG, OVERRIDES_TAG, RUN_DIR_TAG
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,8 @@ def fit_and_test(
     tracking = RunSettings.of(config).tracking
     # weights_only: a checkpoint holding pickled objects is refused, not executed
     trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None, weights_only=True)
+    if trainer.fast_dev_run:
+        return smoke_test(trainer, task, data, run)
     best = trainer.checkpoint_callback.best_model_path
     metrics = trainer.test(task, datamodule=data, ckpt_path=best, weights_only=True, verbose=False)[0]
     # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
@@ -148,6 +150,16 @@ def fit_and_test(
     if tracking.register_as and trainer.is_global_zero and not run.offline:
         version = register_predictor(run, best, config, tracking.register_as)
         print(f"registered as models:/{tracking.register_as}/{version}")
+    report(metrics, run)
+    return metrics
+
+
+def smoke_test(trainer: pl.Trainer, task: BaseTask, data: pl.LightningDataModule, run: TrackedRun) -> dict[str, float]:
+    """trainer.fast_dev_run: every step ran on a few batches and Lightning wrote no checkpoint; the test step runs
+    on the last weights, nothing is logged as a model, and the run is tagged as a smoke test."""
+    metrics = trainer.test(task, datamodule=data, verbose=False)[0]
+    run.set_tags({FAST_DEV_RUN_TAG: str(trainer.fast_dev_run)})
+    print("cnnlab: trainer.fast_dev_run: no checkpoint was written; tested the last weights; no model logged")
     report(metrics, run)
     return metrics
 

@@ -40,6 +40,12 @@ class EpochShuffle(Sampler):
         return iter([(epoch, index) for index in order.tolist()])
 
 
+def epoch_and_index(key: tuple[int, int] | int) -> tuple[int, int]:
+    """The (epoch, index) key EpochShuffle yields, or a plain index from a sampler Lightning put in its place
+    (trainer.overfit_batches, which reads the same first batches every epoch): epoch 0 then."""
+    return (0, int(key)) if not isinstance(key, tuple) else key
+
+
 class SeededSamples(Dataset):
     """Seeds the wrapped dataset's transform from (seed, epoch, index) before reading a sample EpochShuffle names."""
 
@@ -50,8 +56,8 @@ class SeededSamples(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]):
-        epoch, index = key
+    def __getitem__(self, key: tuple[int, int] | int):
+        epoch, index = epoch_and_index(key)
         transform = getattr(self.dataset, "transform", None)
         if isinstance(transform, BaseCompose):  # albumentations draws from its own generator
             transform.set_random_seed(mixed_seed(self.seed, epoch, index))
@@ -68,5 +74,5 @@ class EpochIndexed(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]):
-        return self.dataset[key[1]]
+    def __getitem__(self, key: tuple[int, int] | int):
+        return self.dataset[epoch_and_index(key)[1]]
