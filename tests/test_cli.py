@@ -58,6 +58,8 @@ def test_default_records_params_metrics_and_tags(default_run) -> None:
     assert {"test/acc", "test/f1", "test/loss", "test/acc_per_class/0", "test/acc_per_class/9"} <= metrics
     assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 60
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) > 60  # every log_every_n_steps
+    rates = [point.value for point in client.get_metric_history(run.info.run_id, "train/lr")]
+    assert len(rates) > 60 and len(set(rates[:10])) == 10  # per step: cosine decay moves it within an epoch
     tags = run.data.tags
     assert tags["cnnlab.task"] == "classification" and tags["cnnlab.backbone"] == "simple_cnn"
     assert tags["cnnlab.data"] == "digits" and tags["cnnlab.seed"] == "42"

@@ -178,8 +178,9 @@ class BaseTask(pl.LightningModule):
         )
         return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
 
-    def on_train_epoch_start(self) -> None:
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # per step (every log_every_n_steps): schedulers such as cosine with warm-up change it every batch
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
 
     def serving_network(self) -> nn.Module:
         """The network an MLflow model should hold: one batch tensor in, one tensor out."""
