@@ -59,7 +59,8 @@ def first_job(args: list[str]) -> list[str] | None:
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
         if override.key_or_group in groups and not override.is_delete():
             options = group_options(override.key_or_group)
-            for value in values:
+            picked = [v for value in values for v in (value if isinstance(value, list) else [value])]  # [a,b]
+            for value in picked:
                 if value is not None and str(value) not in options:
                     raise CnnlabError(
                         f"{override.key_or_group}={value} is not an option; valid choices: {', '.join(options)}"

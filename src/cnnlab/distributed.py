@@ -72,3 +72,10 @@ def end_job(before: dict[str, str | None]) -> None:
             os.environ.pop(variable, None)
         else:
             os.environ[variable] = value
+
+
+def spans_devices(trainer_settings: dict[str, Any]) -> bool:
+    """Whether the trainer.* settings ask for more than one process (several devices or nodes; "auto" may)."""
+    devices = trainer_settings.get("devices", 1)
+    count = len(devices) if isinstance(devices, list) else devices
+    return trainer_settings.get("num_nodes", 1) > 1 or count not in (1, "1")

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 
 from annotated_types import Interval
 
+from cnnlab.callbacks.choices import check_callbacks
 from cnnlab.config_files import recipe_data
 from cnnlab.data import check_data
+from cnnlab.distributed import spans_devices
 from cnnlab.errors import CnnlabError
 from cnnlab.models import check_backbone
 from cnnlab.registry import check_settings, check_value, keyword_hints
@@ -49,6 +51,8 @@ def check_choices(config: dict[str, Any]) -> None:
     check_data(config["data"], task)
     check_optimization(config["optimizer"], config["scheduler"])
     check_trainer(config["trainer"])
+    check_callbacks(config.get("callbacks"), config["task"].get("monitor") or "val/loss", "max",
+                    distributed=spans_devices(config["trainer"]))  # fmt: skip
     check_tracking(config["tracking"])
     check_store(resolve_tracking_uri(config["tracking"]["uri"]))
     check_writable(Path(config["run_dir"]))

@@ -54,9 +54,11 @@ def check_settings(builder: Callable, settings: dict, setting: str, provided: tu
     kwargs = {k: v for k, v in settings.items() if k != "name"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
+        named = "name" in settings
+        which = f"{setting}={settings['name']}" if named else setting
+        names = sorted(accepted | {"name"}) if named else sorted(accepted)
         raise CnnlabError(
-            f"{setting}.{unknown[0]} is not a setting of {setting}={settings.get('name', '?')}; "
-            f"its settings: {', '.join(sorted(accepted | {'name'}))}"
+            f"{setting}.{unknown[0]} is not a setting of {which}; its settings: {', '.join(names) or 'none'}"
         )
     hints = keyword_hints(builder)
     for key, value in kwargs.items():

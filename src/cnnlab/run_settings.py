@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from cnnlab.setting_types import PositiveInt
-
 
 @dataclass(frozen=True)
 class TrackingSettings:
@@ -38,7 +36,6 @@ class RunSettings:
     resume: str | None = None
     force: bool = False  # with resume: continue a run left RUNNING whose process cannot be seen from here
     init_from: str | None = None
-    early_stopping_patience: PositiveInt | None = None
 
     @classmethod
     def of(cls, config: Mapping[str, Any]) -> RunSettings:

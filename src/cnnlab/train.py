@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, StochasticWeightAveraging
 
-from cnnlab.callbacks import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
+from cnnlab.callbacks.choices import CallbackContext, build_callbacks
+from cnnlab.callbacks.safety import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.console import quiet_lightning
 from cnnlab.data import build_data
 from cnnlab.data.base import SplitDataModule
-from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks
+from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks, spans_devices
 from cnnlab.errors import CnnlabError
 from cnnlab.run_folder import RunFolder, claimed
 from cnnlab.run_settings import RunSettings
@@ -111,7 +112,7 @@ def train_in_folder(
         if settings.init_from and resume is None:
             load_initial_weights(task, settings.init_from, task.task_name)
         environment = launch_environment()
-        trainer = build_trainer(config, task, run)
+        trainer = build_trainer(config, task, run, resuming=resume is not None)
         if trainer.world_size > 1 and is_rank_zero():
             share_with_ranks(config, run.run_id)
         try:
@@ -136,10 +137,10 @@ def fit_and_test(
     trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None, weights_only=True)
     if trainer.fast_dev_run:
         return smoke_test(trainer, task, data, run)
-    best = trainer.checkpoint_callback.best_model_path
+    best, score = tested_checkpoint(trainer, task, data)
     metrics = trainer.test(task, datamodule=data, ckpt_path=best, weights_only=True, verbose=False)[0]
-    # The monitored validation score of the best checkpoint: what sweepers should optimise (never test/).
-    metrics[task.monitor] = float(trainer.checkpoint_callback.best_model_score)
+    # The monitored validation score of the tested weights: what sweepers should optimise (never test/).
+    metrics[task.monitor] = score
     run.log_metrics({f"best/{task.monitor}": metrics[task.monitor]})
     if run.offline and (tracking.log_model or tracking.register_as):
         print("cnnlab: the model is not logged or registered while the tracking server is away; its checkpoints "
@@ -152,6 +153,19 @@ def fit_and_test(
         print(f"registered as models:/{tracking.register_as}/{version}")
     report(metrics, run)
     return metrics
+
+
+def tested_checkpoint(trainer: pl.Trainer, task: BaseTask, data: pl.LightningDataModule) -> tuple[str, float]:
+    """The checkpoint to test and its monitored validation score: the best epoch's; with SWA, the averaged weights
+    training ended with (saved as swa.ckpt and validated here: the epochs' scores were the raw weights')."""
+    checkpoints = trainer.checkpoint_callback
+    if not any(isinstance(callback, StochasticWeightAveraging) for callback in trainer.callbacks):
+        return checkpoints.best_model_path, float(checkpoints.best_model_score)
+    path = Path(checkpoints.dirpath) / "swa.ckpt"
+    trainer.save_checkpoint(path)
+    score = trainer.validate(task, datamodule=data, verbose=False)[0][task.monitor]
+    print(f"cnnlab: tested the weights stochastic weight averaging ended with ({task.monitor}={score:.4g}), {path}")
+    return str(path), float(score)
 
 
 def smoke_test(trainer: pl.Trainer, task: BaseTask, data: pl.LightningDataModule, run: TrackedRun) -> dict[str, float]:
@@ -194,7 +208,7 @@ def choice_tags(config: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl.Trainer:
+def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resuming: bool = False) -> pl.Trainer:
     settings = RunSettings.of(config)
     run_dir, log_checkpoint = Path(settings.run_dir), settings.tracking.log_checkpoint
     callbacks: list[pl.Callback] = [
@@ -222,10 +236,10 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun) -> pl
         NonFiniteLoss(),
         FailureCheckpoints(run, run_dir / "checkpoints", log_checkpoint=log_checkpoint),
     ]
-    if settings.early_stopping_patience:
-        callbacks.append(
-            EarlyStopping(task.monitor, mode=task.monitor_mode, patience=settings.early_stopping_patience)
-        )
+    context = CallbackContext(
+        task.monitor, task.monitor_mode, run, distributed=spans_devices(config["trainer"]), resuming=resuming
+    )
+    callbacks += build_callbacks(config.get("callbacks") or {}, context)
     options = dict(config["trainer"])
     # Not Trainer arguments: they change the network and its inputs.
     task.use_speed_options(channels_last=options.pop("channels_last", False), compile_mode=options.pop("compile", None))

@@ -1,4 +1,4 @@
-"""BaseTask: what every task shares: optimizer and schedule, per-stage metrics, learning-rate logging, figures."""
+"""BaseTask: what every task shares: optimizer and schedule, per-stage metrics, figures."""
 
 from __future__ import annotations
 
@@ -173,14 +173,20 @@ class BaseTask(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.parameters(), self.optimizer_settings)
         steps_per_epoch = max(1, math.ceil(self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs)))
-        scheduler = build_scheduler(
-            optimizer, self.scheduler_settings, max_epochs=self.trainer.max_epochs, steps_per_epoch=steps_per_epoch
-        )
-        return optimizer if scheduler is None else {"optimizer": optimizer, "lr_scheduler": scheduler}
+        schedulers = build_scheduler(
+            optimizer, self.scheduler_settings, max_epochs=self.trainer.max_epochs, steps_per_epoch=steps_per_epoch,
+            monitor=self.monitor, monitor_mode=self.monitor_mode,
+        )  # fmt: skip
+        return [optimizer], schedulers
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # per step (every log_every_n_steps): schedulers such as cosine with warm-up change it every batch
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
+    @property
+    def lr(self) -> float:
+        """optimizer.lr: what Lightning's learning-rate finder reads and sets (before the optimizer is built)."""
+        return self.optimizer_settings["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.optimizer_settings["lr"] = float(value)
 
     def serving_network(self) -> nn.Module:
         """The network an MLflow model should hold: one batch tensor in, one tensor out."""

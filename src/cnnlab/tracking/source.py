@@ -73,7 +73,19 @@ def load_source_run(client: MlflowClient, run_id: str) -> SourceRun:
             f"run {run.info.run_id}: its config.yaml artifact cannot be used ({problem}); it was changed after the "
             "run, or not written by cnnlab train"
         )
-    return SourceRun(client, run, config)
+    return SourceRun(client, run, upgraded(config))
+
+
+def upgraded(config: dict[str, Any]) -> dict[str, Any]:
+    """A config written by an earlier cnnlab in today's keys: callbacks were fixed (train/lr logged by the task, a
+    top-level early_stopping_patience); they are now the callbacks group."""
+    config = dict(config)
+    patience = config.pop("early_stopping_patience", None)
+    if "callbacks" not in config:
+        config["callbacks"] = {"lr_monitor": {"logging_interval": "step"}}
+        if patience:
+            config["callbacks"]["early_stopping"] = {"patience": patience}
+    return config
 
 
 def _no_config(client: MlflowClient, run: Run) -> str:
