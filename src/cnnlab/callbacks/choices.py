@@ -38,7 +38,10 @@ CALLBACKS: Registry[Callable[..., pl.Callback]] = Registry("callbacks")
 
 @CALLBACKS.register("lr_monitor")
 def lr_monitor(
-    context: CallbackContext, *, logging_interval: Literal["step", "epoch"] | None = "step", log_momentum: bool = False,
+    context: CallbackContext,
+    *,
+    logging_interval: Literal["step", "epoch"] | None = "step",
+    log_momentum: bool = False,
     log_weight_decay: bool = False,
 ) -> pl.Callback:
     """The learning rate as train/lr, every log_every_n_steps steps (or per epoch)."""
@@ -49,9 +52,15 @@ def lr_monitor(
 
 @CALLBACKS.register("early_stopping")
 def early_stopping(
-    context: CallbackContext, *, monitor: str | None = None, mode: Literal["min", "max"] | None = None,
-    patience: PositiveInt = 3, min_delta: NonNegativeFloat = 0.0, stopping_threshold: float | None = None,
-    divergence_threshold: float | None = None, check_finite: bool = True,
+    context: CallbackContext,
+    *,
+    monitor: str | None = None,
+    mode: Literal["min", "max"] | None = None,
+    patience: PositiveInt = 3,
+    min_delta: NonNegativeFloat = 0.0,
+    stopping_threshold: float | None = None,
+    divergence_threshold: float | None = None,
+    check_finite: bool = True,
 ) -> pl.Callback:
     """Stops when `monitor` (default: task.monitor, in the task's mode) has not improved by more than min_delta
     for `patience` validation epochs."""
@@ -64,8 +73,12 @@ def early_stopping(
 
 @CALLBACKS.register("ema")
 def ema(
-    context: CallbackContext, *, decay: Decay = 0.999, update_every_n_steps: PositiveInt = 1,
-    update_starting_at_step: NonNegativeInt | None = None, update_starting_at_epoch: NonNegativeInt | None = None,
+    context: CallbackContext,
+    *,
+    decay: Decay = 0.999,
+    update_every_n_steps: PositiveInt = 1,
+    update_starting_at_step: NonNegativeInt | None = None,
+    update_starting_at_epoch: NonNegativeInt | None = None,
 ) -> pl.Callback:
     """An exponential moving average of the weights, validated, checkpointed, tested and logged instead of them."""
     return EMA(
@@ -76,8 +89,11 @@ def ema(
 
 @CALLBACKS.register("swa")
 def swa(
-    context: CallbackContext, *, swa_lrs: PositiveFloat = 1e-3,
-    swa_epoch_start: Annotated[float, Interval(gt=0, lt=1)] | PositiveInt = 0.8, annealing_epochs: PositiveInt = 1,
+    context: CallbackContext,
+    *,
+    swa_lrs: PositiveFloat = 1e-3,
+    swa_epoch_start: Annotated[float, Interval(gt=0, lt=1)] | PositiveInt = 0.8,
+    annealing_epochs: PositiveInt = 1,
     annealing_strategy: Literal["cos", "linear"] = "cos",
 ) -> pl.Callback:
     """Stochastic weight averaging (Izmailov et al. 2018) from swa_epoch_start (a share of the epochs, or an epoch
@@ -91,9 +107,14 @@ def swa(
 
 @CALLBACKS.register("lr_finder")
 def lr_finder(
-    context: CallbackContext, *, min_lr: PositiveFloat = 1e-6, max_lr: PositiveFloat = 1.0,
-    num_training_steps: PositiveInt = 100, mode: Literal["exponential", "linear"] = "exponential",
-    early_stop_threshold: PositiveFloat | None = 4.0, update_attr: bool = True,
+    context: CallbackContext,
+    *,
+    min_lr: PositiveFloat = 1e-6,
+    max_lr: PositiveFloat = 1.0,
+    num_training_steps: PositiveInt = 100,
+    mode: Literal["exponential", "linear"] = "exponential",
+    early_stop_threshold: PositiveFloat | None = 4.0,
+    update_attr: bool = True,
 ) -> pl.Callback:
     """Lightning's learning-rate range test before training; update_attr: train with its suggestion."""
     return RecordedLearningRateFinder(
@@ -104,16 +125,21 @@ def lr_finder(
 
 @CALLBACKS.register("batch_size_finder")
 def batch_size_finder(
-    context: CallbackContext, *, mode: Literal["power", "binsearch"] = "power", steps_per_trial: PositiveInt = 3,
-    init_val: PositiveInt = 2, max_trials: PositiveInt = 25, max_val: PositiveInt = 8192,
+    context: CallbackContext,
+    *,
+    mode: Literal["power", "binsearch"] = "power",
+    steps_per_trial: PositiveInt = 3,
+    init_val: PositiveInt = 2,
+    max_trials: PositiveInt = 25,
+    max_val: PositiveInt = 8192,
 ) -> pl.Callback:
     """The largest data.batch_size that fits in memory, found before training (one device only)."""
     if context.distributed:
         raise CnnlabError("callbacks.batch_size_finder works on one device; find the size on one, then set "
                           "data.batch_size for the distributed run")  # fmt: skip
     return RecordedBatchSizeFinder(
-        context.run, context.resuming, mode=mode, steps_per_trial=steps_per_trial, init_val=init_val, max_trials=max_trials,
-        max_val=max_val,
+        context.run, context.resuming, mode=mode, steps_per_trial=steps_per_trial, init_val=init_val,
+        max_trials=max_trials, max_val=max_val,
     )  # fmt: skip
 
 

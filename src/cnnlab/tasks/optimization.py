@@ -37,9 +37,7 @@ def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
     if key in UNSUITABLE:
         raise CnnlabError(f"optimizer.name={name} cannot train this network: {UNSUITABLE[key]}")
     if key not in OPTIMIZERS:
-        raise CnnlabError(
-            f"optimizer.name={name} is not a torch.optim optimizer; use one of: {', '.join(OPTIMIZERS)}"
-        )
+        raise CnnlabError(f"optimizer.name={name} is not a torch.optim optimizer; use one of: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[key]
 
 
@@ -63,7 +61,10 @@ def check_optimization(optimizer: Mapping[str, Any], scheduler: Mapping[str, Any
 
 
 def warmup(
-    optimizer: torch.optim.Optimizer, *, steps: int, warmup_epochs: NonNegativeFloat = 0,
+    optimizer: torch.optim.Optimizer,
+    *,
+    steps: int,
+    warmup_epochs: NonNegativeFloat = 0,
     warmup_start_factor: Probability = 0.01,
 ) -> LinearLR | None:
     """A linear warm-up from warmup_start_factor x lr to lr over warmup_epochs (fractions allowed), or None."""

@@ -9,7 +9,15 @@ from typing import Any, Literal
 
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, MultiStepLR, OneCycleLR, ReduceLROnPlateau, StepLR
 
-from cnnlab.setting_types import Fraction, NonEmpty, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability
+from cnnlab.setting_types import (
+    Fraction,
+    NonEmpty,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+)
 
 LR_KEY = "train/lr"  # the name every schedule is logged under by the lr_monitor callback
 
@@ -40,7 +48,12 @@ def cosine(
 
 
 def step(
-    optimizer, *, max_epochs: int, steps_per_epoch: int, warmup_steps: int, step_size: PositiveInt = 10,
+    optimizer,
+    *,
+    max_epochs: int,
+    steps_per_epoch: int,
+    warmup_steps: int,
+    step_size: PositiveInt = 10,
     gamma: PositiveFloat = 0.1,
 ) -> LRScheduler:
     """lr x gamma every step_size epochs."""
@@ -48,8 +61,13 @@ def step(
 
 
 def multistep(
-    optimizer, *, max_epochs: int, steps_per_epoch: int, warmup_steps: int,
-    milestones: NonEmpty[PositiveInt] = (30, 60, 90), gamma: PositiveFloat = 0.1,
+    optimizer,
+    *,
+    max_epochs: int,
+    steps_per_epoch: int,
+    warmup_steps: int,
+    milestones: NonEmpty[PositiveInt] = (30, 60, 90),
+    gamma: PositiveFloat = 0.1,
 ) -> LRScheduler:
     """lr x gamma at each milestone epoch."""
     return MultiStepLR(optimizer, milestones=[m * steps_per_epoch for m in milestones], gamma=gamma)
@@ -63,8 +81,14 @@ def exponential(
 
 
 def onecycle(
-    optimizer, *, max_epochs: int, steps_per_epoch: int, warmup_steps: int, pct_start: Probability = 0.3,
-    div_factor: PositiveFloat = 25.0, final_div_factor: PositiveFloat = 1e4,
+    optimizer,
+    *,
+    max_epochs: int,
+    steps_per_epoch: int,
+    warmup_steps: int,
+    pct_start: Probability = 0.3,
+    div_factor: PositiveFloat = 25.0,
+    final_div_factor: PositiveFloat = 1e4,
 ) -> LRScheduler:
     """One cycle (Smith 2018): optimizer.lr is the peak, reached after pct_start of the steps."""
     return OneCycleLR(
@@ -75,9 +99,19 @@ def onecycle(
 
 
 def plateau(
-    optimizer, *, max_epochs: int, steps_per_epoch: int, warmup_steps: int, monitor: str, monitor_mode: str,
-    mode: Literal["min", "max"] | None = None, factor: Fraction = 0.1, patience: NonNegativeInt = 10,
-    threshold: NonNegativeFloat = 1e-4, cooldown: NonNegativeInt = 0, min_lr: NonNegativeFloat = 0.0,
+    optimizer,
+    *,
+    max_epochs: int,
+    steps_per_epoch: int,
+    warmup_steps: int,
+    monitor: str,
+    monitor_mode: str,
+    mode: Literal["min", "max"] | None = None,
+    factor: Fraction = 0.1,
+    patience: NonNegativeInt = 10,
+    threshold: NonNegativeFloat = 1e-4,
+    cooldown: NonNegativeInt = 0,
+    min_lr: NonNegativeFloat = 0.0,
 ) -> dict[str, Any]:
     """lr x factor when the task's monitored metric has not improved for `patience` epochs (mode: the task's)."""
     scheduler = ReduceLROnPlateau(
