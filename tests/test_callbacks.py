@@ -70,7 +70,7 @@ def test_ema_state_resumes(make_config, store: str, capfd) -> None:
     client = MlflowClient(store)
     (half,) = client.search_runs([client.get_experiment_by_name("halves").experiment_id])
     resumed = cli(capfd, "train", f"resume={half.info.run_id}", "trainer.max_epochs=2", store=store)
-    assert resumed.returncode == 0, resumed.err[-2000:]
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
     continued = checkpoint(first.run_dir, "last")
     for key in ("state_dict", "current_model_state"):  # the average and the raw weights both continue exactly
         assert all(torch.equal(uninterrupted[key][k], continued[key][k]) for k in uninterrupted[key]), key

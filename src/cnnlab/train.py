@@ -8,12 +8,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, StochasticWeightAveraging
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from cnnlab.callbacks.choices import CallbackContext, build_callbacks
 from cnnlab.callbacks.safety import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.console import quiet_lightning
 from cnnlab.data import build_data
 from cnnlab.data.base import SplitDataModule
+from cnnlab.debugging import log_profile, overfit_verdict, profiler
 from cnnlab.distributed import end_job, is_rank_zero, launch_environment, share_with_ranks, spans_devices
 from cnnlab.errors import CnnlabError
 from cnnlab.run_folder import RunFolder, claimed
@@ -23,7 +25,7 @@ from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tracking.callbacks import MlflowArtifacts, RankConsistency, StartupTime
 from cnnlab.tracking.model import log_pytorch_model, register_predictor
 from cnnlab.tracking.run import TrackedRun, tracked_run
-from cnnlab.tracking.tags import FAST_DEV_RUN_TAG, OVERRIDES_TAG, RUN_DIR_TAG
+from cnnlab.tracking.tags import DEBUG_TAG, FAST_DEV_RUN_TAG, OVERRIDES_TAG, RUN_DIR_TAG
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ def train_in_folder(
             share_with_ranks(config, run.run_id)
         try:
             metrics = fit_and_test(trainer, task, data, run, config, resume)
+        except MisconfigurationException as err:  # Lightning's own check of settings, e.g. limit_val_batches
+            raise CnnlabError(f"lightning: {' '.join(str(err).split())}") from err
         finally:
             if trainer.world_size > 1:
                 end_job(environment)
@@ -135,8 +139,10 @@ def fit_and_test(
     tracking = RunSettings.of(config).tracking
     # weights_only: a checkpoint holding pickled objects is refused, not executed
     trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None, weights_only=True)
+    if verdict := overfit_verdict(trainer):
+        print(verdict)
     if trainer.fast_dev_run:
-        return smoke_test(trainer, task, data, run)
+        return smoke_test(trainer, task, data, run, Path(config["run_dir"]))
     best, score = tested_checkpoint(trainer, task, data)
     metrics = trainer.test(task, datamodule=data, ckpt_path=best, weights_only=True, verbose=False)[0]
     # The monitored validation score of the tested weights: what sweepers should optimise (never test/).
@@ -151,6 +157,8 @@ def fit_and_test(
     if tracking.register_as and trainer.is_global_zero and not run.offline:
         version = register_predictor(run, best, config, tracking.register_as)
         print(f"registered as models:/{tracking.register_as}/{version}")
+    if trainer.is_global_zero:
+        log_profile(run, Path(config["run_dir"]))
     report(metrics, run)
     return metrics
 
@@ -168,12 +176,16 @@ def tested_checkpoint(trainer: pl.Trainer, task: BaseTask, data: pl.LightningDat
     return str(path), float(score)
 
 
-def smoke_test(trainer: pl.Trainer, task: BaseTask, data: pl.LightningDataModule, run: TrackedRun) -> dict[str, float]:
+def smoke_test(
+    trainer: pl.Trainer, task: BaseTask, data: pl.LightningDataModule, run: TrackedRun, run_dir: Path
+) -> dict[str, float]:
     """trainer.fast_dev_run: every step ran on a few batches and Lightning wrote no checkpoint; the test step runs
     on the last weights, nothing is logged as a model, and the run is tagged as a smoke test."""
     metrics = trainer.test(task, datamodule=data, verbose=False)[0]
     run.set_tags({FAST_DEV_RUN_TAG: str(trainer.fast_dev_run)})
     print("cnnlab: trainer.fast_dev_run: no checkpoint was written; tested the last weights; no model logged")
+    if trainer.is_global_zero:
+        log_profile(run, run_dir)
     report(metrics, run)
     return metrics
 
@@ -199,6 +211,7 @@ def default_run_name(config: dict[str, Any]) -> str:
 
 def choice_tags(config: dict[str, Any]) -> dict[str, str]:
     return {
+        **debug_tag(),
         OVERRIDES_TAG: " ".join(command_overrides()),
         "cnnlab.task": config["task"]["name"],
         "cnnlab.backbone": config["backbone"]["name"],
@@ -206,6 +219,14 @@ def choice_tags(config: dict[str, Any]) -> dict[str, str]:
         "cnnlab.seed": str(config["seed"]),
         RUN_DIR_TAG: config["run_dir"],
     }
+
+
+def debug_tag() -> dict[str, str]:
+    """cnnlab.debug=<mode> for a run launched with debug=fdr|overfit|limit|profile: not a result to compare."""
+    from hydra.core.hydra_config import HydraConfig
+
+    mode = HydraConfig.get().runtime.choices.get("debug") if HydraConfig.initialized() else None
+    return {DEBUG_TAG: mode} if mode else {}
 
 
 def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resuming: bool = False) -> pl.Trainer:
@@ -241,6 +262,7 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resum
     )
     callbacks += build_callbacks(config.get("callbacks") or {}, context)
     options = dict(config["trainer"])
+    options["profiler"] = profiler(options.get("profiler"), run_dir)
     # Not Trainer arguments: they change the network and its inputs.
     task.use_speed_options(channels_last=options.pop("channels_last", False), compile_mode=options.pop("compile", None))
     try:
@@ -263,5 +285,6 @@ def summary_line(config: dict[str, Any], run: TrackedRun) -> str:
     """What is about to train, and where its files go: the first line a run prints."""
     backbone = config["backbone"].get("model") or config["backbone"]["name"]
     epochs = config["trainer"].get("max_epochs")
+    length = "a smoke test (fast_dev_run)" if config["trainer"].get("fast_dev_run") else f"{epochs} epochs"
     return (f"cnnlab: {config['task']['name']} {backbone} on {config['data']['name']}, seed {config['seed']}, "
-            f"{epochs} epochs; run {run.run_id}, files in {config['run_dir']}")  # fmt: skip
+            f"{length}; run {run.run_id}, files in {config['run_dir']}")  # fmt: skip

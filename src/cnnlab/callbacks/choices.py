@@ -61,13 +61,14 @@ def early_stopping(
     stopping_threshold: float | None = None,
     divergence_threshold: float | None = None,
     check_finite: bool = True,
+    check_on_train_epoch_end: bool | None = None,
 ) -> pl.Callback:
     """Stops when `monitor` (default: task.monitor, in the task's mode) has not improved by more than min_delta
     for `patience` validation epochs."""
     return EarlyStopping(
         monitor=monitor or context.monitor, mode=mode or context.monitor_mode, patience=patience,
         min_delta=min_delta, stopping_threshold=stopping_threshold, divergence_threshold=divergence_threshold,
-        check_finite=check_finite, verbose=False,
+        check_finite=check_finite, check_on_train_epoch_end=check_on_train_epoch_end, verbose=False,
     )  # fmt: skip
 
 

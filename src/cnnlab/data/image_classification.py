@@ -46,8 +46,11 @@ class ImageClassificationData(SplitDataModule):
         self._batch_in_epoch = self._batch_in_epoch + 1 if getattr(self, "_epoch", None) == epoch else 0
         self._epoch = epoch
         # The draws depend on (seed, epoch, batch) only, never on what ran before: a resumed run repeats an
-        # uninterrupted one. fork_rng leaves the global generators (dropout's) as they were.
-        seed = mixed_seed(self.seed, epoch, self._batch_in_epoch, self.trainer.global_rank)
+        # uninterrupted one. fork_rng leaves the global generators (dropout's) as they were. With overfit_batches
+        # every epoch has the same batches and draws (epoch 0's, as per-sample augmentations under Lightning's
+        # sampler), so that the few batches can be learnt by heart.
+        draws_of = 0 if self.trainer.overfit_batches else epoch
+        seed = mixed_seed(self.seed, draws_of, self._batch_in_epoch, self.trainer.global_rank)
         with torch.no_grad(), torch.random.fork_rng(devices=[images.device] if images.is_cuda else []):
             torch.manual_seed(seed)
             try:

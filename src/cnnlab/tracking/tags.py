@@ -4,6 +4,7 @@ ERROR_TAG = "cnnlab.error"  # the one-line message of what failed the run
 RESUMES_TAG = "cnnlab.resumes"  # how many times the run was resumed
 RUN_DIR_TAG = "cnnlab.run_dir"  # the run's folder, set when the run is created (before its config is logged)
 FAST_DEV_RUN_TAG = "cnnlab.fast_dev_run"  # a smoke test (trainer.fast_dev_run): no checkpoint, no model
+DEBUG_TAG = "cnnlab.debug"  # launched with debug=fdr|overfit|limit|profile: a check, not a result to compare
 OVERRIDES_TAG = "cnnlab.overrides"  # the command-line overrides of the run (or sweep)
 SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # "true" on the parent run of a sweep
 EVALUATES_TAG = "cnnlab.evaluates"  # on an evaluation run: the run it evaluated
