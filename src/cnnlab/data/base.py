@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
@@ -14,7 +15,7 @@ from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cnnlab.data.bad_samples import BadSamples, SkippingDataset
-from cnnlab.data.epochs import EpochIndexed, EpochShuffle, SeededSamples
+from cnnlab.data.epochs import EpochIndexed, EpochShuffle, EpochWeighted, SeededSamples, balancing_weights
 from cnnlab.data.loader import AUTO, LoaderOptions
 from cnnlab.data.transforms import seed_worker_transform
 from cnnlab.errors import CnnlabError
@@ -43,16 +44,29 @@ class SplitDataModule(pl.LightningDataModule):
         pin_memory: bool | str = AUTO,
         persistent_workers: bool = True,
         on_bad_sample: str = "fail",
+        sampler: Literal["random", "weighted"] = "random",
     ) -> None:
+        """sampler: random (each epoch a seeded permutation) or weighted (each epoch's draws balanced over the
+        classes of the training split, with replacement)."""
         super().__init__()
         if batch_size < 1:
             raise CnnlabError(f"data.batch_size={batch_size} must be at least 1")
         self.batch_size = batch_size
         self.loader_options = LoaderOptions(num_workers, pin_memory, persistent_workers)
         self.bad_samples = BadSamples(on_bad_sample)
+        self.sampler = sampler
         self.splits: Splits | None = None
         # Transforms are seeded from torch's seed, which seed_everything(cfg.seed) has set before data is built.
         self.seed = torch.initial_seed() % 2**32
+
+    def labels_of_train(self) -> Sequence[int]:
+        """The class index of every training sample (data with one label per sample), in the split's order."""
+        if self.task not in ("classification", "text"):
+            raise CnnlabError(
+                f"data.sampler=weighted balances classes of one label per sample; data={self.describe()} has none "
+                "(detection and segmentation targets are many per image): use data.sampler=random"
+            )
+        return [int(label) for label in self.splits.train.labels]
 
     @abstractmethod
     def load_splits(self) -> Splits:
@@ -82,6 +96,8 @@ class SplitDataModule(pl.LightningDataModule):
         # Shuffle and augmentations seeded per epoch and sample: resumed runs repeat uninterrupted ones.
         epoch = (lambda: self.trainer.current_epoch) if self.trainer is not None else (lambda: 0)
         sampler: Sampler = EpochShuffle(len(self.splits.train), self.seed, epoch)
+        if self.sampler == "weighted":
+            sampler = EpochWeighted(balancing_weights(self.labels_of_train()), self.seed, epoch)
         if shard := self._shard():  # each rank a share of the epoch's order (padded to equal shares)
             sampler = DistributedSamplerWrapper(sampler, num_replicas=shard[0], rank=shard[1], shuffle=False)
         # A last batch of one sample breaks batch norm ("Expected more than 1 value per channel"): drop it.

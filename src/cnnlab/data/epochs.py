@@ -4,7 +4,8 @@ uninterrupted one, whichever process (main or DataLoader worker) draws them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from albumentations.core.composition import BaseCompose
@@ -38,6 +39,28 @@ class EpochShuffle(Sampler):
         epoch = self.current_epoch()
         order = torch.randperm(self.size, generator=torch.Generator().manual_seed(mixed_seed(self.seed, epoch)))
         return iter([(epoch, index) for index in order.tolist()])
+
+
+class EpochWeighted(EpochShuffle):
+    """Per epoch, as many draws (with replacement) as there are samples, each sample drawn with probability
+    proportional to its weight, seeded by (seed, epoch) (torch's WeightedRandomSampler, reproducible per epoch);
+    yields (epoch, index) as EpochShuffle does."""
+
+    def __init__(self, weights: Sequence[float], seed: int, current_epoch: Callable[[], int]) -> None:
+        super().__init__(len(weights), seed, current_epoch)
+        self.weights = torch.as_tensor(weights, dtype=torch.double)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.current_epoch()
+        generator = torch.Generator().manual_seed(mixed_seed(self.seed, epoch))
+        order = torch.multinomial(self.weights, self.size, replacement=True, generator=generator)
+        return iter([(epoch, index) for index in order.tolist()])
+
+
+def balancing_weights(labels: Sequence[int]) -> list[float]:
+    """Each sample's weight 1 / (its class's count): every class drawn equally often on average."""
+    counts = Counter(int(label) for label in labels)
+    return [1.0 / counts[int(label)] for label in labels]
 
 
 def epoch_and_index(key: tuple[int, int] | int) -> tuple[int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from cnnlab.data.base import SplitDataModule
@@ -61,7 +62,8 @@ class ImageClassificationData(SplitDataModule):
                 raise CnnlabError(f"data.batch_augment failed on a batch of shape {shape}: {detail}") from err
 
     def facts(self) -> dict[str, Any]:
-        """What models need to know about this data: classes, channels, input size, normalisation."""
+        """What models need to know about this data: classes, channels, input size, normalisation, and how many
+        training samples each class has (for task.class_weights=auto)."""
         self.setup()
         image, _ = self.splits.train[0]
         return {
@@ -70,4 +72,5 @@ class ImageClassificationData(SplitDataModule):
             "in_channels": int(image.shape[0]),
             "image_size": (int(image.shape[1]), int(image.shape[2])),
             "normalize": self.normalize,
+            "class_counts": np.bincount(self.labels_of_train(), minlength=len(self.splits.class_names)).tolist(),
         }
