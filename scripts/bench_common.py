@@ -91,6 +91,8 @@ def cnnlab_steps(
     config = compose_config(overrides, tmp)
     config["trainer"].update(max_epochs=1, limit_train_batches=steps, limit_val_batches=1, enable_progress_bar=False)
     config["tracking"].update(log_model=False, log_checkpoint=False)
+    if not tracking:  # nothing to log to: callbacks that only feed the logger (lr_monitor) go too
+        config["callbacks"] = {}
     pl.seed_everything(config["seed"], workers=True)
     data = build_data(config["data"])
     with tracked_run(tracking_uri=config["tracking"]["uri"], experiment="bench", run_name="bench", config=config,

@@ -11,7 +11,7 @@ from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME, config_groups, group_op
 from cnnlab.dispatch import train
 from tests.conftest import FAST
 
-GROUP_OPTIONS = [(g, o) for g in config_groups() if g not in ("experiment", "sweep") for o in group_options(g)]
+GROUP_OPTIONS = [(g, o) for g in config_groups() if g not in ("experiment", "sweep", "debug") for o in group_options(g)]
 # Options that need a value only the user has.
 REQUIRED = {
     ("data", "imagefolder"): ["data.root=/some/folder"],

@@ -42,7 +42,7 @@ def test_limit_trains_on_a_quarter_of_the_batches(store: str, tmp_path, capfd) -
                  f"run_dir={tmp_path / 'run'}", *QUIET, store=store)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     client, run = the_run(store)
-    # digits: 1,258 training images in batches of 64 = 20 batches; a quarter is 5
+    # digits: 1,257 training images in batches of 64 = 20 batches; a quarter is 5
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) == 5
 
 

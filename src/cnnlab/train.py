@@ -258,7 +258,8 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resum
         FailureCheckpoints(run, run_dir / "checkpoints", log_checkpoint=log_checkpoint),
     ]
     context = CallbackContext(
-        task.monitor, task.monitor_mode, run, distributed=spans_devices(config["trainer"]), resuming=resuming
+        task.monitor, task.monitor_mode, run, distributed=spans_devices(config["trainer"]), resuming=resuming,
+        logged=bool(run.logger()),
     )
     callbacks += build_callbacks(config.get("callbacks") or {}, context)
     options = dict(config["trainer"])

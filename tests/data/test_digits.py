@@ -26,7 +26,10 @@ def test_splits_are_disjoint_complete_and_fixed() -> None:
 
 
 def test_facts_describe_the_data() -> None:
-    facts = build_data(DIGITS).facts()
+    data = build_data(DIGITS)
+    facts = data.facts()
+    counts = facts.pop("class_counts")  # of the training split, per class: stratified: as even as the data
+    assert sum(counts) == len(data.splits.train) and len(counts) == 10 and max(counts) - min(counts) <= 10
     assert facts == {
         "num_classes": 10, "class_names": [str(i) for i in range(10)], "in_channels": 1, "image_size": (8, 8),
         "normalize": {"mean": [0.5], "std": [0.5]},

@@ -41,7 +41,7 @@ def test_unknown_transform_and_bad_arguments_are_named() -> None:
 
 
 def batch_augmented(data, images: torch.Tensor, epoch: int = 0, training: bool = True) -> torch.Tensor:
-    data.trainer = SimpleNamespace(training=training, current_epoch=epoch, global_rank=0)
+    data.trainer = SimpleNamespace(training=training, current_epoch=epoch, global_rank=0, overfit_batches=0)
     return data.on_after_batch_transfer((images, torch.zeros(len(images), dtype=torch.long)), 0)[0]
 
 

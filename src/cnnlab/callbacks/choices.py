@@ -31,9 +31,11 @@ class CallbackContext:
     run: TrackedRun | None = None  # None while settings are only checked
     distributed: bool = False
     resuming: bool = False  # a resumed run keeps the batch size and learning rate it was trained with
+    logged: bool = True  # this process logs to MLflow (DDP ranks other than 0 do not)
 
 
-CALLBACKS: Registry[Callable[..., pl.Callback]] = Registry("callbacks")
+# Builders return None where their callback has nothing to do in this process (logging on a rank that does not log).
+CALLBACKS: Registry[Callable[..., pl.Callback | None]] = Registry("callbacks")
 
 
 @CALLBACKS.register("lr_monitor")
@@ -43,8 +45,10 @@ def lr_monitor(
     logging_interval: Literal["step", "epoch"] | None = "step",
     log_momentum: bool = False,
     log_weight_decay: bool = False,
-) -> pl.Callback:
+) -> pl.Callback | None:
     """The learning rate as train/lr, every log_every_n_steps steps (or per epoch)."""
+    if not context.logged:
+        return None
     return LearningRateMonitor(
         logging_interval=logging_interval, log_momentum=log_momentum, log_weight_decay=log_weight_decay
     )
@@ -145,9 +149,9 @@ def batch_size_finder(
 
 
 @CALLBACKS.register("device_stats")
-def device_stats(context: CallbackContext, *, cpu_stats: bool | None = None) -> pl.Callback:
+def device_stats(context: CallbackContext, *, cpu_stats: bool | None = None) -> pl.Callback | None:
     """The accelerator's own statistics (GPU memory and utilisation; CPU and RAM with cpu_stats) per step."""
-    return DeviceStatsMonitor(cpu_stats=cpu_stats)
+    return DeviceStatsMonitor(cpu_stats=cpu_stats) if context.logged else None
 
 
 # Finders run before training in this order whatever order they are picked in: the best rate depends on the batch
@@ -162,7 +166,7 @@ def build_callbacks(settings: Mapping[str, Mapping[str, Any] | None], context: C
         builder = CALLBACKS.get(name)
         kwargs = check_settings(builder, dict(options or {}), f"callbacks.{name}", provided=("context",))
         built.append(builder(context, **kwargs))
-    return built
+    return [callback for callback in built if callback is not None]
 
 
 def check_callbacks(settings: Mapping[str, Any] | None, monitor: str, monitor_mode: str, distributed: bool) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
+
+from annotated_types import Interval
 
 import torch
 from torch.optim.lr_scheduler import LinearLR
 
 from cnnlab.errors import CnnlabError, pick
 from cnnlab.registry import check_settings
-from cnnlab.setting_types import NonNegativeFloat, Probability
+from cnnlab.setting_types import NonNegativeFloat
 from cnnlab.tasks.schedules import LR_KEY, SCHEDULERS
 
 # Optimizers that cannot train a network's dense parameters as Lightning steps them.
@@ -61,16 +63,17 @@ def check_optimization(optimizer: Mapping[str, Any], scheduler: Mapping[str, Any
 
 
 def warmup(
-    optimizer: torch.optim.Optimizer,
-    *,
-    steps: int,
-    warmup_epochs: NonNegativeFloat = 0,
-    warmup_start_factor: Probability = 0.01,
+    optimizer: torch.optim.Optimizer, *, steps: int, warmup_epochs: NonNegativeFloat = 0,
+    warmup_start_factor: Annotated[float, Interval(gt=0, le=1)] | None = None,
 ) -> LinearLR | None:
-    """A linear warm-up from warmup_start_factor x lr to lr over warmup_epochs (fractions allowed), or None."""
+    """A linear warm-up over warmup_epochs (fractions allowed) of `steps` steps, or None. It starts at
+    warmup_start_factor x lr; by default at lr / steps, rising by as much each step so that its last step trains
+    at lr (the classic (step + 1) / warm-up ramp)."""
     if not warmup_epochs or steps == 0:
         return None
-    return LinearLR(optimizer, start_factor=max(warmup_start_factor, 1e-8), end_factor=1.0, total_iters=steps)
+    if warmup_start_factor is None:
+        return LinearLR(optimizer, start_factor=1 / steps, end_factor=1.0, total_iters=max(1, steps - 1))
+    return LinearLR(optimizer, start_factor=warmup_start_factor, end_factor=1.0, total_iters=steps)
 
 
 WARMUP_KEYS = ("warmup_epochs", "warmup_start_factor")
