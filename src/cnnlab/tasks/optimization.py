@@ -7,9 +7,8 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
-from annotated_types import Interval
-
 import torch
+from annotated_types import Interval
 from torch.optim.lr_scheduler import LinearLR
 
 from cnnlab.errors import CnnlabError, pick
