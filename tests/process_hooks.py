@@ -33,14 +33,14 @@ class PauseAfterFirstEpoch(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         from cnnlab.tracking.run import TrackedRun
 
-        log_metrics, hook = TrackedRun.log_metrics, self
+        log_points, hook = TrackedRun.log_points, self
 
-        def pausing(run: TrackedRun, metrics, step: int = 0) -> None:
-            log_metrics(run, metrics, step)
-            if "val/acc" in metrics and not hook.reached.exists():
+        def pausing(run: TrackedRun, batch) -> None:
+            log_points(run, batch)
+            if any(point.key == "val/acc" for point in batch) and not hook.reached.exists():
                 hook.reached.touch()
                 deadline = time.monotonic() + 600
                 while not hook.resume.exists() and time.monotonic() < deadline:
                     time.sleep(0.05)
 
-        TrackedRun.log_metrics = pausing
+        TrackedRun.log_points = pausing

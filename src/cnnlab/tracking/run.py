@@ -37,11 +37,19 @@ MAX_TAG_LENGTH = 5000
 
 class RunLogger(Logger):
     """Lightning's view of a TrackedRun: metrics go through it (and its outbox while the server is away); params
-    and the run's status are the TrackedRun's (the whole config is logged once, the status set once at the end)."""
+    and the run's status are the TrackedRun's (the whole config is logged once, the status set once at the end).
+
+    Points are held until Lightning saves the logger (after each of its own logging calls, and at the end), so the
+    points of one step, Lightning's and those of callbacks that log directly (lr_monitor, device_stats), reach the
+    store in one request, not one each: each request costs a round trip, and retries while a server is away.
+    """
+
+    MAX_POINTS = 1000  # MLflow's limit of metrics per log_batch request
 
     def __init__(self, tracked: TrackedRun) -> None:
         super().__init__()
         self.tracked = tracked
+        self._points: list[Metric] = []
 
     @property
     def name(self) -> str:
@@ -57,7 +65,25 @@ class RunLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        self.tracked.log_metrics({k: v for k, v in metrics.items() if not isinstance(v, str)}, step or 0)
+        self._points += points(metrics, step or 0)
+        if len(self._points) >= self.MAX_POINTS:
+            self.save()
+
+    @rank_zero_only
+    def save(self) -> None:
+        if self._points:
+            batch, self._points = self._points, []
+            self.tracked.log_points(batch)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.save()
+
+
+def points(metrics: Mapping[str, float], step: int) -> list[Metric]:
+    """MLflow metric points of `metrics` at `step`, stamped now (text values are not metrics)."""
+    timestamp = get_current_time_millis()
+    return [Metric(key, float(value), timestamp, step) for key, value in metrics.items() if not isinstance(value, str)]
 
 
 @dataclass
@@ -74,10 +100,11 @@ class TrackedRun:
         return RunLogger(self)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        timestamp = get_current_time_millis()
-        batch = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()]
-        self._deliver(lambda: self.client.log_batch(self.run_id, metrics=batch),
-                      lambda outbox: outbox.add_metrics(self.run_id, batch))  # fmt: skip
+        self.log_points(points(metrics, step))
+
+    def log_points(self, batch: Sequence[Metric]) -> None:
+        self._deliver(lambda: self.client.log_batch(self.run_id, metrics=list(batch)),
+                      lambda outbox: outbox.add_metrics(self.run_id, list(batch)))  # fmt: skip
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         redact = Redactor()
@@ -133,6 +160,9 @@ class SilentRun(TrackedRun):
         return False  # Trainer(logger=False): Lightning's MLflow logger would open the store on construction
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        pass
+
+    def log_points(self, batch: Sequence[Metric]) -> None:
         pass
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
