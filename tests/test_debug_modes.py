@@ -17,11 +17,14 @@ def the_run(store: str):
 
 
 def test_fdr_is_a_tagged_smoke_test(store: str, tmp_path, capfd) -> None:
-    result = cli(capfd, "train", "debug=fdr", f"run_dir={tmp_path / 'run'}", *QUIET, store=store)
+    result = cli(capfd, "train", "debug=fdr", f"run_dir={tmp_path / 'run'}", "trainer.enable_progress_bar=false",
+                 store=store)  # log_model stays on: a smoke test logs no model all the same
     assert result.returncode == 0, result.stderr[-2000:]
     assert "a smoke test (fast_dev_run)" in result.stdout
     client, run = the_run(store)
     assert run.info.status == "FINISHED" and run.data.tags["cnnlab.debug"] == "fdr"
+    assert run.data.tags["cnnlab.fast_dev_run"] == "2" and "test/acc" in run.data.metrics  # tested the last weights
+    assert list(client.search_logged_models([run.info.experiment_id])) == []
     assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
 
 

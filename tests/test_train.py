@@ -104,18 +104,11 @@ def test_detection_trains_end_to_end_with_overlays(arch: str, make_config, store
     assert "model" in {m.name for m in client.search_logged_models([run.info.experiment_id])}
 
 
-def test_fast_dev_run_is_a_finished_smoke_test(make_config, store: str) -> None:
-    metrics = train(make_config("+trainer.fast_dev_run=true", "trainer.enable_progress_bar=false"))
-    (run,) = runs(store)
-    assert run.info.status == "FINISHED" and run.data.tags["cnnlab.fast_dev_run"] == "True"
-    assert "test/acc" in metrics  # the test step ran, on the last weights: no checkpoint exists
-    assert list(MlflowClient(store).search_logged_models([run.info.experiment_id])) == []
-
-
 def test_overfit_batches_runs_with_the_seeded_sampler_replaced(make_config, store: str) -> None:
-    # Lightning puts its own sampler in place of EpochShuffle: samples get plain indices instead of (epoch, index)
-    for augment in ("data.augment=[]", "data.augment=[{HorizontalFlip: {p: 0.5}}]"):  # EpochIndexed, SeededSamples
-        metrics = train(make_config("+trainer.overfit_batches=2", "trainer.max_epochs=2", augment,
-                                    "trainer.enable_progress_bar=false", "tracking.log_model=false"))  # fmt: skip
-        assert 0.0 <= metrics["test/acc"] <= 1.0
-    assert [run.info.status for run in runs(store)] == ["FINISHED", "FINISHED"]
+    # Lightning puts its own sampler in place of EpochShuffle: samples get plain indices instead of (epoch, index).
+    # SeededSamples here (per-sample augmentation); EpochIndexed (none) in test_debug_modes' debug=overfit.
+    metrics = train(make_config("+trainer.overfit_batches=2", "trainer.max_epochs=2",
+                                "data.augment=[{HorizontalFlip: {p: 0.5}}]", "trainer.enable_progress_bar=false",
+                                "tracking.log_model=false"))  # fmt: skip
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert [run.info.status for run in runs(store)] == ["FINISHED"]

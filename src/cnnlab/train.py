@@ -179,9 +179,11 @@ def tested_checkpoint(trainer: pl.Trainer, task: BaseTask, data: pl.LightningDat
 def smoke_test(
     trainer: pl.Trainer, task: BaseTask, data: pl.LightningDataModule, run: TrackedRun, run_dir: Path
 ) -> dict[str, float]:
-    """trainer.fast_dev_run: every step ran on a few batches and Lightning wrote no checkpoint; the test step runs
-    on the last weights, nothing is logged as a model, and the run is tagged as a smoke test."""
+    """trainer.fast_dev_run: every step ran on a few batches, and Lightning logged nothing and wrote no checkpoint;
+    the test step runs on the last weights, its metrics are logged, no model is, and the run is tagged as a smoke
+    test."""
     metrics = trainer.test(task, datamodule=data, verbose=False)[0]
+    run.log_metrics(metrics)  # Lightning gives a fast_dev_run no logger; its test results are worth keeping
     run.set_tags({FAST_DEV_RUN_TAG: str(trainer.fast_dev_run)})
     print("cnnlab: trainer.fast_dev_run: no checkpoint was written; tested the last weights; no model logged")
     if trainer.is_global_zero:
