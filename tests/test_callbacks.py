@@ -37,7 +37,7 @@ def checkpoint(run_dir: str, name: str) -> dict:
     return torch.load(Path(run_dir) / "checkpoints" / f"{name}.ckpt", map_location="cpu", weights_only=True)
 
 
-def test_ema_early_stopping_lr_monitor_and_device_stats_together(make_config, store: str) -> None:
+def test_ema_early_stopping_lr_monitor_and_device_stats_together(make_config, store: str, capfd) -> None:
     config = make_config(
         *SHORT, "trainer.max_epochs=6", "callbacks=[lr_monitor,ema,early_stopping,device_stats]",
         "callbacks.ema.decay=0.5", "callbacks.early_stopping.patience=1", "callbacks.early_stopping.min_delta=1.0",
@@ -46,6 +46,7 @@ def test_ema_early_stopping_lr_monitor_and_device_stats_together(make_config, st
     client, run = the_run(store)
     # early stopping: no validation can improve val/acc by 1.0, so it stops after patience=1 more epoch
     assert len(history(client, run.info.run_id, "val/acc")) == 2
+    assert "cnnlab: early stopping after epoch 2 of 6: val/acc" in capfd.readouterr().out
     # lr_monitor: the cosine rate per step (3 steps x 2 epochs), falling
     rates = history(client, run.info.run_id, "train/lr")
     assert len(rates) == 6 and rates == sorted(rates, reverse=True) and rates[0] > rates[-1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from annotated_types import Interval
 
@@ -38,6 +38,7 @@ TRAINER_RANGES = {
     "limit_train_batches": BatchLimit | None,
     "limit_val_batches": BatchLimit | None,
     "limit_test_batches": BatchLimit | None,
+    "profiler": Literal["simple", "advanced", "pytorch"] | None,  # built by cnnlab.debugging, writing into the run
 }
 
 

@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from cnnlab.callbacks.choices import CallbackContext, build_callbacks
+from cnnlab.callbacks.choices import CallbackContext, build_callbacks, early_stop_note
 from cnnlab.callbacks.safety import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.console import quiet_lightning
 from cnnlab.data import build_data
@@ -139,8 +139,9 @@ def fit_and_test(
     tracking = RunSettings.of(config).tracking
     # weights_only: a checkpoint holding pickled objects is refused, not executed
     trainer.fit(task, datamodule=data, ckpt_path=resume.checkpoint if resume else None, weights_only=True)
-    if verdict := overfit_verdict(trainer):
-        print(verdict)
+    for note in (overfit_verdict(trainer), early_stop_note(trainer)):
+        if note and trainer.is_global_zero:
+            print(note)
     if trainer.fast_dev_run:
         return smoke_test(trainer, task, data, run, Path(config["run_dir"]))
     best, score = tested_checkpoint(trainer, task, data)

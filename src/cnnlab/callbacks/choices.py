@@ -174,3 +174,12 @@ def check_callbacks(settings: Mapping[str, Any] | None, monitor: str, monitor_mo
     if settings is not None and not isinstance(settings, Mapping):
         raise CnnlabError(f"callbacks={settings} is not valid; pick callbacks by name, e.g. callbacks=[lr_monitor,ema]")
     build_callbacks(settings or {}, CallbackContext(monitor, monitor_mode, distributed=distributed))
+
+
+def early_stop_note(trainer: pl.Trainer) -> str | None:
+    """What an early_stopping callback did, when it stopped the run before trainer.max_epochs."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
+            return (f"cnnlab: early stopping after epoch {callback.stopped_epoch + 1} of {trainer.max_epochs}: "
+                    f"{callback.monitor} {callback.best_score.item():.4g} at best")  # fmt: skip
+    return None

@@ -31,6 +31,9 @@ class Splits:
     class_names: list[str]
 
 
+LABELLED_TASKS = ("classification", "text")  # data with one class label per sample
+
+
 class SplitDataModule(pl.LightningDataModule):
     task = ""  # the task whose targets this data provides; set by each family of DataModules
     collate_fn: Callable | None = None  # how samples become a batch; None: torch's default
@@ -54,6 +57,8 @@ class SplitDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.loader_options = LoaderOptions(num_workers, pin_memory, persistent_workers)
         self.bad_samples = BadSamples(on_bad_sample)
+        if sampler == "weighted" and self.task not in LABELLED_TASKS:
+            raise CnnlabError(self._no_labels_message())
         self.sampler = sampler
         self.splits: Splits | None = None
         # Transforms are seeded from torch's seed, which seed_everything(cfg.seed) has set before data is built.
@@ -61,12 +66,13 @@ class SplitDataModule(pl.LightningDataModule):
 
     def labels_of_train(self) -> Sequence[int]:
         """The class index of every training sample (data with one label per sample), in the split's order."""
-        if self.task not in ("classification", "text"):
-            raise CnnlabError(
-                f"data.sampler=weighted balances classes of one label per sample; data={self.describe()} has none "
-                "(detection and segmentation targets are many per image): use data.sampler=random"
-            )
+        if self.task not in LABELLED_TASKS:
+            raise CnnlabError(self._no_labels_message())
         return [int(label) for label in self.splits.train.labels]
+
+    def _no_labels_message(self) -> str:
+        return (f"data.sampler=weighted balances classes of one label per sample; {self.task} data has none (its "
+                "targets are many per image): use data.sampler=random")  # fmt: skip
 
     @abstractmethod
     def load_splits(self) -> Splits:
