@@ -89,7 +89,10 @@ def unknown_key_message(err: BaseException, overrides: list[str]) -> str | None:
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         config = compose(CONFIG_NAME, overrides=rest)
     node = OmegaConf.select(config, parent) if parent else config
-    keys = [f"{parent}.{k}" if parent else str(k) for k in (node.keys() if isinstance(node, DictConfig) else ())]
+    while parent and not isinstance(node, DictConfig):  # e.g. callbacks.ema.decay without ema picked: list callbacks'
+        parent = parent.rpartition(".")[0]
+        node = OmegaConf.select(config, parent) if parent else config
+    keys = [f"{parent}.{k}" if parent else str(k) for k in node]
     close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
     suggestion = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(keys)}"
     return f"{key} is not a setting here; {suggestion} (a setting the config does not list is added with +{key}=...)"

@@ -177,9 +177,9 @@ def check_callbacks(settings: Mapping[str, Any] | None, monitor: str, monitor_mo
 
 
 def early_stop_note(trainer: pl.Trainer) -> str | None:
-    """What an early_stopping callback did, when it stopped the run before trainer.max_epochs."""
+    """What an early_stopping callback did, when it stopped the run before trainer.max_epochs (Lightning's reason)."""
     for callback in trainer.callbacks:
         if isinstance(callback, EarlyStopping) and callback.stopped_epoch > 0:
-            return (f"cnnlab: early stopping after epoch {callback.stopped_epoch + 1} of {trainer.max_epochs}: "
-                    f"{callback.monitor} {callback.best_score.item():.4g} at best")  # fmt: skip
+            reason = " ".join((callback.stopping_reason_message or "").split())
+            return f"cnnlab: early stopping after epoch {callback.stopped_epoch + 1} of {trainer.max_epochs}: {reason}"
     return None

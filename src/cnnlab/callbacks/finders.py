@@ -28,9 +28,9 @@ class RecordedLearningRateFinder(LearningRateFinder):
         configured = pl_module.lr
         with quiet_logger("pytorch_lightning.tuner.lr_finder"):  # its "not enough points" is said below
             super().on_fit_start(trainer, pl_module)
+            suggestion = self.optimal_lr.suggestion() if self.optimal_lr is not None else None
         if not trainer.is_global_zero or self.optimal_lr is None:
             return
-        suggestion = self.optimal_lr.suggestion()
         self.run.log_figure(self.optimal_lr.plot(suggest=suggestion is not None), "lr_finder.png")
         if suggestion is None:
             print(f"cnnlab: the learning-rate finder found no suggestion (too few steps, or the loss never fell: raise "
@@ -53,6 +53,9 @@ class RecordedBatchSizeFinder(BatchSizeFinder):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.resuming:  # a resumed run keeps its batches (and so its epochs' samples)
             return
+        # A batch larger than the training split is the split (Lightning's search would double past it on a
+        # machine that never runs out of memory)
+        self._max_val = min(self._max_val, len(trainer.datamodule.train_dataloader().dataset))
         super().on_fit_start(trainer, pl_module)
         if trainer.is_global_zero and self.optimal_batch_size:
             self.run.log_metrics({"tuned/batch_size": float(self.optimal_batch_size)})
