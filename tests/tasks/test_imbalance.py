@@ -76,16 +76,6 @@ def test_the_weighted_sampler_balances_and_repeats_per_epoch() -> None:
     assert len(first) == 100 and 30 <= drawn[1] <= 70  # about half rare, from 5 % of the samples
 
 
-def test_weighted_sampling_needs_one_label_per_sample(make_config) -> None:
-    from cnnlab.data import build_data
-    from cnnlab.dispatch import resolve
-
-    data = build_data(resolve(make_config("task=detection", "data=shapes_detection", "data.sampler=weighted"))["data"])
-    data.setup()
-    with pytest.raises(CnnlabError, match="data.sampler=weighted balances classes of one label per sample"):
-        data.train_dataloader()
-
-
 def test_focal_loss_down_weights_easy_examples() -> None:
     from cnnlab.tasks.imbalance import focal_loss
 

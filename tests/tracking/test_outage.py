@@ -59,8 +59,7 @@ def test_a_server_restart_loses_no_metric_point(tmp_path: Path) -> None:
     try:
         wait_for_pause(tmp_path, training)
         stop_mlflow_server(server)
-        (tmp_path / "server-down").touch()  # training goes on into the outage
-        time.sleep(3)
+        (tmp_path / "server-down").touch()  # training goes on into the outage, which lasts as long as a restart
         server = start_mlflow_server(tmp_path, port)
         stdout, stderr = training.communicate(timeout=600)
         assert training.returncode == 0, stderr[-3000:]
