@@ -46,7 +46,7 @@ def test_ema_early_stopping_lr_monitor_and_device_stats_together(make_config, st
     client, run = the_run(store)
     # early stopping: no validation can improve val/acc by 1.0, so it stops after patience=1 more epoch
     assert len(history(client, run.info.run_id, "val/acc")) == 2
-    assert "cnnlab: early stopping after epoch 2 of 6: Monitored metric val/acc did not improve" in capfd.readouterr().out
+    assert "early stopping after epoch 2 of 6: Monitored metric val/acc did not improve" in capfd.readouterr().out
     # lr_monitor: the cosine rate per step (3 steps x 2 epochs), falling
     rates = history(client, run.info.run_id, "train/lr")
     assert len(rates) == 6 and rates == sorted(rates, reverse=True) and rates[0] > rates[-1]
