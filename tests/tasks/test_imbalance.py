@@ -85,3 +85,11 @@ def test_focal_loss_down_weights_easy_examples() -> None:
     focal = torch.stack([focal_loss(logits[i : i + 1], labels[i : i + 1], gamma=2.0, weights=None) for i in range(2)])
     assert (focal < plain).all() and focal[0] / plain[0] < focal[1] / plain[1]
     assert focal_loss(logits, labels, gamma=0.0, weights=None) == pytest.approx(plain.mean().item(), rel=1e-5)
+
+
+def test_text_classification_takes_the_same_remedies(make_config, store: str) -> None:
+    from tests.conftest import FAST
+
+    remedies = ["task.class_weights=auto", "task.loss=focal", "data.sampler=weighted", "task.monitor=val/balanced_acc"]
+    metrics = train(make_config("task=text", *FAST, "tracking.log_model=false", *remedies))
+    assert 0 <= metrics["test/balanced_acc"] <= 1 and "val/balanced_acc" in metrics

@@ -16,7 +16,7 @@ from cnnlab.models import build_classifier
 from cnnlab.plots.confusion import confusion_matrix_figure
 from cnnlab.setting_types import NonEmpty, NonNegativeFloat, PositiveFloat
 from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput, class_key_table, metric_key_names
-from cnnlab.tasks.imbalance import ClassWeights, class_weight_tensor, focal_loss
+from cnnlab.tasks.imbalance import ClassWeights, class_weight_tensor, focal_loss, multiclass_loss
 
 HEADS = ("multiclass", "binary", "multilabel")
 
@@ -86,9 +86,8 @@ class ClassificationTask(BaseTask):
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         weights = self.class_weights
         if self.head == "multiclass":
-            if self.loss_name == "focal":
-                return focal_loss(logits, labels, gamma=self.focal_gamma, weights=weights)
-            return F.cross_entropy(logits, labels, weight=weights, label_smoothing=self.label_smoothing)
+            return multiclass_loss(logits, labels, loss=self.loss_name, gamma=self.focal_gamma, weights=weights,
+                                   label_smoothing=self.label_smoothing)  # fmt: skip
         targets = self._bce_targets(labels, logits)
         if weights is not None:  # binary: each sample its class's weight; multilabel: each label column its own
             weights = weights[labels] if self.head == "binary" else weights.expand_as(targets)

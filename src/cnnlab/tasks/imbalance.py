@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from kornia.losses import focal_loss as softmax_focal_loss
 from sklearn.utils.class_weight import compute_class_weight
 from torch import Tensor
@@ -51,3 +52,12 @@ def focal_loss(
         return total / max(1, len(targets))
     losses = sigmoid_focal_loss(logits, targets, alpha=-1, gamma=gamma, reduction="none")
     return (losses * weights).mean() if weights is not None else losses.mean()
+
+
+def multiclass_loss(
+    logits: Tensor, labels: Tensor, *, loss: str, gamma: float, weights: Tensor | None, label_smoothing: float
+) -> Tensor:
+    """task.loss for a softmax head: cross-entropy (class-weighted, smoothed) or the focal loss (class-weighted)."""
+    if loss == "focal":
+        return focal_loss(logits, labels, gamma=gamma, weights=weights)
+    return F.cross_entropy(logits, labels, weight=weights, label_smoothing=label_smoothing)

@@ -1,5 +1,6 @@
-"""Sentence classification: token ids -> a text backbone (TextCNN) -> logits; CE loss; accuracy, macro F1,
-confusion matrix, and a sample of misclassified test sentences as a text artifact."""
+"""Sentence classification: token ids -> a text backbone (TextCNN) -> logits; CE loss (class-weighted or focal for
+imbalanced data); accuracy, balanced accuracy, macro F1, per-class precision and recall, confusion matrix, and a
+sample of misclassified test sentences as a text artifact."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Accuracy, ConfusionMatrix, F1Score, MetricCollection
 
 from cnnlab.data.text import Vocabulary
 from cnnlab.models import build_text_classifier
+from cnnlab.setting_types import NonEmpty, NonNegativeFloat, PositiveFloat
 from cnnlab.tasks.base import BaseTask, MonitorMode, StepOutput
 from cnnlab.tasks.classification import report_confusion
+from cnnlab.tasks.imbalance import class_weight_tensor, multiclass_loss
 
 # The validation metrics the task logs every epoch: what checkpoints and early stopping can follow.
-TextMonitor = Literal["val/acc", "val/f1", "val/loss"]
+TextMonitor = Literal["val/acc", "val/balanced_acc", "val/f1", "val/loss"]
 
 
 class TextClassificationTask(BaseTask):
@@ -38,6 +40,10 @@ class TextClassificationTask(BaseTask):
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any],
         label_smoothing: float = 0.0,
+        loss: Literal["ce", "focal"] = "ce",
+        focal_gamma: NonNegativeFloat = 2.0,
+        class_weights: Literal["auto"] | NonEmpty[PositiveFloat] | None = None,
+        class_counts: Sequence[int] | None = None,
         misclassified_examples: int = 50,
         monitor: TextMonitor = "val/acc",
         monitor_mode: MonitorMode = "max",
@@ -45,7 +51,8 @@ class TextClassificationTask(BaseTask):
     ) -> None:
         """vocabulary, tokenizer and max_length come from the data and are saved with the checkpoint, so that
         a restored task encodes new sentences exactly as in training. load_vectors=False skips reading the
-        pretrained vectors file when the weights come from a checkpoint anyway."""
+        pretrained vectors file when the weights come from a checkpoint anyway. loss, focal_gamma, class_weights:
+        as for image classification (class_counts: the training split's, from the data)."""
         super().__init__(optimizer=optimizer, scheduler=scheduler, monitor=monitor, monitor_mode=monitor_mode)
         self.save_hyperparameters()
         settings = dict(backbone) if load_vectors else {**backbone, "vectors": None}
@@ -53,10 +60,16 @@ class TextClassificationTask(BaseTask):
         self.vocabulary = Vocabulary(vocabulary)
         self.class_names = list(class_names)
         self.label_smoothing = label_smoothing
+        self.loss_name, self.focal_gamma = loss, focal_gamma
+        weights = class_weight_tensor(class_weights, class_counts, list(class_names))
+        self.register_buffer("class_weights", weights, persistent=False)  # rebuilt from the hyper-parameters
         self.misclassified_examples = misclassified_examples
         self._misclassified: list[str] = []
         size = {"task": "multiclass", "num_classes": num_classes}
-        self.set_metrics(MetricCollection({"acc": Accuracy(**size), "f1": F1Score(average="macro", **size)}))
+        self.set_metrics(MetricCollection({
+            "acc": Accuracy(**size), "balanced_acc": Accuracy(average="macro", **size),
+            "f1": F1Score(average="macro", **size),
+        }))  # fmt: skip
         self.test_confusion = ConfusionMatrix(**size)
 
     @classmethod
@@ -70,7 +83,8 @@ class TextClassificationTask(BaseTask):
     def step(self, batch: tuple[Tensor, Tensor]) -> StepOutput:
         ids, labels = batch
         logits = self(ids)
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        loss = multiclass_loss(logits, labels, loss=self.loss_name, gamma=self.focal_gamma,
+                               weights=self.class_weights, label_smoothing=self.label_smoothing)  # fmt: skip
         return StepOutput(loss, logits.detach(), labels, len(labels))
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -156,7 +156,8 @@ class TextClassificationData(SplitDataModule):
         self.vocabulary = vocabulary
 
     def facts(self) -> dict[str, Any]:
-        """What the model needs: classes and the vocabulary (saved with the model, so inputs encode identically)."""
+        """What the model needs: classes and the vocabulary (saved with the model, so inputs encode identically),
+        and how many training sentences each class has (for task.class_weights=auto)."""
         self.setup()
         return {
             "num_classes": len(self.splits.class_names),
@@ -164,6 +165,7 @@ class TextClassificationData(SplitDataModule):
             "vocabulary": list(self.vocabulary.tokens),
             "tokenizer": self.tokenizer.settings(),
             "max_length": self.max_length,
+            "class_counts": np.bincount(self.labels_of_train(), minlength=len(self.splits.class_names)).tolist(),
         }
 
 
