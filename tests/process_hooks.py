@@ -44,3 +44,17 @@ class PauseAfterFirstEpoch(Callback):
                     time.sleep(0.05)
 
         TrackedRun.log_points = pausing
+
+
+class RetryEvery(Callback):
+    """MLflow's HTTP retries at most `seconds` apart (urllib3 doubles the wait, up to two minutes): a restarted
+    server is found within seconds of answering, not up to the restart's own length later."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from urllib3.util.retry import Retry
+
+        backoff, cap = Retry.get_backoff_time, self.seconds
+        Retry.get_backoff_time = lambda retry: min(backoff(retry), cap)

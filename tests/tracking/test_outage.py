@@ -53,9 +53,11 @@ def test_a_server_restart_loses_no_metric_point(tmp_path: Path) -> None:
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = start_mlflow_server(tmp_path, port)
-    # MLflow's own retries, with a shorter backoff than its default so that the test waits seconds, not a minute
-    training = start_training(tmp_path, uri, *pause_after_first_epoch(tmp_path), PYTHONPATH=str(REPO),
-                              MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1")  # fmt: skip
+    # MLflow's own retries (10, its most), at most 3 s apart: a 30 s window that the restart falls in, and the
+    # server found within 3 s of answering (MLflow's doubling waits found it up to 16 s later)
+    retries = ["+hydra.callbacks.retries._target_=tests.process_hooks.RetryEvery", "+hydra.callbacks.retries.seconds=3"]
+    training = start_training(tmp_path, uri, *pause_after_first_epoch(tmp_path), *retries, PYTHONPATH=str(REPO),
+                              MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1", MLFLOW_HTTP_REQUEST_MAX_RETRIES="10")  # fmt: skip
     try:
         wait_for_pause(tmp_path, training)
         stop_mlflow_server(server)
