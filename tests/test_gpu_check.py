@@ -29,7 +29,7 @@ def test_the_quick_gpu_check_measures_every_part(tmp_path: Path, monkeypatch: py
     assert set(result["tasks"]) == set(TASKS.names())
     for name, row in result["tasks"].items():
         assert row["wall_s"] > 0 and row["best"] is not None and row["test"], name
-        assert 0 <= row["starvation"] < 1, name
+    assert 0 <= result["tasks"]["classification"]["starvation"] < 1  # --quick times one task's steps
     again = result["reproduce"]  # on the CPU, deterministic: every metric exactly
     assert again["exit_status"] == 0 and again["matching"] == again["metrics"] > 0 and again["max_abs_difference"] == 0
     table = (tmp_path / "out" / "gpu_check.md").read_text()
