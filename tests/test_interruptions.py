@@ -12,11 +12,14 @@ from pathlib import Path
 
 import fsspec
 import pytest
+import sqlalchemy
 import torch
+from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
+from cnnlab.signals import Terminated, install_stop_handlers
 from cnnlab.tasks import ClassificationTask
 from tests.conftest import CNNLAB, FAST, cli, migrated_store, sigint_as_usual
 
@@ -76,6 +79,38 @@ def test_ctrl_c_leaves_a_killed_run_and_a_checkpoint(store: str, tmp_path: Path)
     assert "cnnlab: interrupted; a run that had started is marked KILLED" in result.stderr
     assert the_run(store).info.status == "KILLED"
     assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_store_write_waits_for_the_write(store: str, signum: int) -> None:
+    """The race behind a Ctrl-C that ended in a traceback: interrupted inside SQLAlchemy's commit, the session is
+    left broken and the write that marks the run KILLED fails too."""
+    client = MlflowClient(store)
+    run_id = client.create_run(client.create_experiment("signals")).info.run_id
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    sent = []
+
+    def signal_mid_write(conn, cursor, statement: str, *args) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO METRICS") and not sent:
+            sent.append(signum)
+            signal.raise_signal(signum)
+
+    try:
+        install_stop_handlers()
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", signal_mid_write)
+        with pytest.raises(KeyboardInterrupt if signum == signal.SIGINT else Terminated):
+            client.log_batch(run_id, metrics=[Metric("loss", 0.5, 0, 3)])
+            time.sleep(5)  # the signal lands here, once the write has returned
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", signal_mid_write)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    client.set_terminated(run_id, "KILLED")
+    run = client.get_run(run_id)
+    assert sent == [signum]
+    assert run.data.metrics == {"loss": 0.5} and run.info.status == "KILLED"
 
 
 def test_nan_loss_stops_the_run_naming_the_step(make_config, store: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from cnnlab.console import quiet_third_party
 from cnnlab.errors import CnnlabError, as_user_error, user_message
-from cnnlab.signals import Terminated, stop_on_sigterm
+from cnnlab.signals import Terminated, install_stop_handlers
 from cnnlab.tracking.provenance import COMMAND_ENV
 
 STOPPED = "a run that had started is marked KILLED (continue it with resume=RUN_ID)"
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         print(f"cnnlab: error: unknown command '{command}'; valid commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    stop_on_sigterm()
+    install_stop_handlers()
     quiet_third_party()
     try:
         return handler(args)

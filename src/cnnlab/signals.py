@@ -1,11 +1,22 @@
-"""SIGTERM (what SLURM and Kubernetes send) ends a cnnlab command as Ctrl-C does: the run is marked KILLED, never
-left RUNNING, and the exit status is 128 + 15. During fit, Lightning's own handler takes over: it stops at the next
-step, after which cnnlab saves a checkpoint (cnnlab.callbacks.FailureCheckpoints)."""
+"""How cnnlab stops on a signal. SIGTERM (what SLURM and Kubernetes send) ends a command as Ctrl-C does: the run
+is marked KILLED, never left RUNNING, and the exit status is 128 + 15. During fit, Lightning's own handler takes
+over: it stops at the next step, after which cnnlab saves a checkpoint (cnnlab.callbacks.FailureCheckpoints).
+
+Neither signal may land inside a write to a database store: an exception raised in the middle of SQLAlchemy's
+commit leaves the session's transaction bookkeeping broken, and every later write of the process (the one that
+marks the run KILLED included) fails with "Transaction ... is not on the active transaction list". A signal that
+arrives there is sent again, to the main thread, once the write has returned."""
 
 from __future__ import annotations
 
 import signal
+import threading
+from collections.abc import Callable
 from types import FrameType
+
+# Code that must not be interrupted half-way: SQLAlchemy's session and connection handling, Alembic's migrations.
+_ATOMIC_PACKAGES = ("/sqlalchemy/", "/alembic/")
+_REDELIVERY_DELAY_S = 0.02
 
 
 class Terminated(SystemExit):
@@ -15,9 +26,30 @@ class Terminated(SystemExit):
         super().__init__(128 + signal.SIGTERM)
 
 
-def stop_on_sigterm() -> None:
-    """Installs the handler (main thread only, as Python requires)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+def install_stop_handlers() -> None:
+    """SIGTERM stops the command as Ctrl-C does; both wait for a database write in progress. Main thread only, as
+    Python requires; a Ctrl-C the process was started to ignore stays ignored."""
+    signal.signal(signal.SIGTERM, _outside_store_writes(_raise_terminated))
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _outside_store_writes(signal.default_int_handler))
+
+
+def _outside_store_writes(handler: Callable[[int, FrameType | None], None]) -> Callable[[int, FrameType | None], None]:
+    def deferring(signum: int, frame: FrameType | None) -> None:
+        if _in_store_write(frame):
+            # sent to the main thread itself, the signal also wakes a blocking call there, as the first one would have
+            redelivery = threading.Timer(_REDELIVERY_DELAY_S, signal.pthread_kill,
+                                         args=(threading.main_thread().ident, signum))  # fmt: skip
+            redelivery.daemon = True
+            redelivery.start()
+            return
+        handler(signum, frame)
+
+    return deferring
+
+
+def _in_store_write(frame: FrameType | None) -> bool:
+    return any(package in code.co_filename for code in _stack(frame) for package in _ATOMIC_PACKAGES)
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
@@ -28,8 +60,10 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 def _lightning_is_fitting(frame: FrameType | None) -> bool:
     """Whether a Lightning fit loop is on the interrupted stack."""
+    return any(code.co_name == "_run_stage" and "pytorch_lightning" in code.co_filename for code in _stack(frame))
+
+
+def _stack(frame: FrameType | None):
     while frame is not None:
-        if frame.f_code.co_name == "_run_stage" and "pytorch_lightning" in frame.f_code.co_filename:
-            return True
+        yield frame.f_code
         frame = frame.f_back
-    return False
