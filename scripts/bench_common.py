@@ -23,6 +23,7 @@ from cnnlab.data import build_data
 from cnnlab.dispatch import train
 from cnnlab.tasks import build_task
 from cnnlab.tracking.run import tracked_run
+from cnnlab.tracking.system_metrics import system_metrics
 from cnnlab.train import build_trainer
 
 
@@ -85,9 +86,10 @@ class StepTimer(pl.Callback):
 
 
 def cnnlab_steps(
-    overrides: list[str], steps: int, tracking: bool, tmp, warmup: int = 5
+    overrides: list[str], steps: int, tracking: bool, tmp, warmup: int = 5, system: bool = False
 ) -> tuple[float, StepTimer, int]:
-    """Median step time of `steps` cnnlab training steps after `warmup` (left out); the timer; the batch size."""
+    """Median step time of `steps` cnnlab training steps after `warmup` (left out); the timer; the batch size.
+    `system`: with MLflow's system-metrics sampling at the config's interval, as `cnnlab train` runs it."""
     config = compose_config(overrides, tmp)
     config["trainer"].update(max_epochs=1, limit_train_batches=steps, limit_val_batches=1, enable_progress_bar=False)
     config["tracking"].update(log_model=False, log_checkpoint=False)
@@ -104,7 +106,9 @@ def cnnlab_steps(
             trainer.loggers = []
         timer = StepTimer(skip=warmup)
         trainer.callbacks.append(timer)
-        trainer.fit(task, datamodule=data)
+        interval = config["tracking"]["system_metrics_interval_s"]
+        with system_metrics(run, enabled=system, interval_s=interval):
+            trainer.fit(task, datamodule=data)
     return statistics.median(timer.steps), timer, config["data"]["batch_size"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -60,6 +61,13 @@ def test_default_records_params_metrics_and_tags(default_run) -> None:
     assert len(client.get_metric_history(run.info.run_id, "train/loss")) > 60  # every log_every_n_steps
     rates = [point.value for point in client.get_metric_history(run.info.run_id, "train/lr")]
     assert len(rates) > 60 and len(set(rates[:10])) == 10  # per step: cosine decay moves it within an epoch
+    system = {"cpu_utilization_percentage", "system_memory_usage_megabytes", "disk_usage_percentage",
+              "network_receive_megabytes"}  # fmt: skip
+    assert {f"system/{name}" for name in system} <= metrics  # sampled every 5 s by default, from rank 0
+    contexts = {d.tags[0].value: d.dataset for d in run.inputs.dataset_inputs}
+    assert {name: json.loads(d.profile)["num_samples"] for name, d in contexts.items()} == {
+        "train": 1257, "val": 270, "test": 270}  # fmt: skip
+    assert contexts["train"].name == "digits-train" and json.loads(contexts["train"].source)["name"] == "digits"
     tags = run.data.tags
     assert tags["cnnlab.task"] == "classification" and tags["cnnlab.backbone"] == "simple_cnn"
     assert tags["cnnlab.data"] == "digits" and tags["cnnlab.seed"] == "42"

@@ -15,6 +15,7 @@ from sklearn.datasets import load_digits
 from cnnlab.commands import evaluate, predict, reproduce
 from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
+from cnnlab.tracking.datasets import logged_digests
 from tests.conftest import FAST, cli
 
 QUICK = [*FAST, "tracking.log_model=false"]
@@ -44,6 +45,8 @@ def test_reproduce_matches_exactly_on_cpu(trained, store: str, capsys) -> None:
     results = lambda run: {k: v for k, v in run.data.metrics.items() if not k.startswith("time/")}  # noqa: E731
     assert results(copy) == results(trained) and copy.info.run_id != trained.info.run_id
     out = capsys.readouterr().out
+    assert logged_digests(client, copy.info.run_id) == logged_digests(client, trained.info.run_id)
+    assert "data differs" not in out
     compared = len(results(trained))  # timings (time/startup_s) measure the machine and are left out
     assert f"{compared} of {compared} metrics match" in out
 
@@ -55,27 +58,36 @@ def test_reproduce_reports_a_planted_mismatch(trained, store: str, capsys) -> No
     assert "DIFFERENT" in out and "1 differ" in out
 
 
-def test_evaluate_recomputes_the_test_metrics_into_a_linked_run(trained, store: str) -> None:
+def test_evaluate_recomputes_the_test_metrics_into_a_linked_run(trained, store: str, capsys) -> None:
     assert evaluate.main([trained.info.run_id]) == 0
+    assert "data differs" not in capsys.readouterr().out
     client = MlflowClient(store)
     (evaluation,) = client.search_runs(
         [trained.info.experiment_id], filter_string=f"tags.`cnnlab.evaluates` = '{trained.info.run_id}'"
     )
     for key in ("test/acc", "test/f1", "test/loss"):
         assert evaluation.data.metrics[key] == pytest.approx(trained.data.metrics[key], abs=1e-6)
+    assert logged_digests(client, evaluation.info.run_id) == {"test": logged_digests(client, trained.info.run_id)["test"]}
+
+    assert evaluate.main([trained.info.run_id, "data.split_seed=1"]) == 0  # another test split
+    assert f"the test data differs from run {trained.info.run_id}'s" in capsys.readouterr().out
 
 
 def test_resume_continues_the_same_run_without_repeating_epochs(make_config, store: str, tmp_path: Path,
                                                                 capfd) -> None:
-    train(make_config(*QUICK, "trainer.max_epochs=2"))
+    sampling = "tracking.system_metrics_interval_s=0.1"
+    train(make_config(*QUICK, "trainer.max_epochs=2", sampling))
     first = only_run(store)
-    result = cli(capfd, "train", f"resume={first.info.run_id}", "trainer.max_epochs=3", store=store)
+    result = cli(capfd, "train", f"resume={first.info.run_id}", "trainer.max_epochs=3", sampling, store=store)
     assert result.returncode == 0, result.stderr[-2000:]
     resumed = only_run(store)  # still one run
     assert resumed.info.run_id == first.info.run_id and resumed.info.status == "FINISHED"
     history = MlflowClient(store).get_metric_history(first.info.run_id, "val/acc")
     steps = [m.step for m in history]
     assert len(steps) == 3 and steps == sorted(set(steps))
+    samples = [m.step for m in MlflowClient(store).get_metric_history(first.info.run_id, "system/cpu_utilization_percentage")]
+    assert sorted(samples) == sorted(set(samples)), "system metrics resumed at step 0"
+    assert "data differs" not in result.stdout
     assert resumed.data.tags["cnnlab.resumes"] == "1" and resumed.data.tags["cnnlab.resume.trainer.max_epochs"] == "3"
 
 

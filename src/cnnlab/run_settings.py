@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from cnnlab.setting_types import PositiveFloat
+
 
 @dataclass(frozen=True)
 class TrackingSettings:
@@ -20,6 +22,8 @@ class TrackingSettings:
     log_model: bool = True
     log_checkpoint: bool = True
     register_as: str | None = None
+    system_metrics: bool = True
+    system_metrics_interval_s: PositiveFloat = 5.0
 
     @classmethod
     def of(cls, tracking: Mapping[str, Any]) -> TrackingSettings:

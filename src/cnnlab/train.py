@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.accelerators import CUDAAccelerator
 from pytorch_lightning.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -22,9 +23,10 @@ from cnnlab.run_folder import RunFolder, claimed
 from cnnlab.run_settings import RunSettings
 from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
-from cnnlab.tracking.callbacks import MlflowArtifacts, RankConsistency, StartupTime
+from cnnlab.tracking.callbacks import DatasetInputs, MlflowArtifacts, RankConsistency, StartupTime
 from cnnlab.tracking.model import log_pytorch_model, register_predictor
 from cnnlab.tracking.run import TrackedRun, tracked_run
+from cnnlab.tracking.system_metrics import system_metrics
 from cnnlab.tracking.tags import DEBUG_TAG, FAST_DEV_RUN_TAG, OVERRIDES_TAG, RUN_DIR_TAG
 
 
@@ -118,13 +120,20 @@ def train_in_folder(
         if trainer.world_size > 1 and is_rank_zero():
             share_with_ranks(config, run.run_id)
         try:
-            metrics = fit_and_test(trainer, task, data, run, config, resume)
+            with system_metrics(run, enabled=tracking.system_metrics, interval_s=tracking.system_metrics_interval_s,
+                                gpus=cuda_indices(trainer), resuming=resume is not None):  # fmt: skip
+                metrics = fit_and_test(trainer, task, data, run, config, resume)
         except MisconfigurationException as err:  # Lightning's own check of settings, e.g. limit_val_batches
             raise CnnlabError(f"lightning: {' '.join(str(err).split())}") from err
         finally:
             if trainer.world_size > 1:
                 end_job(environment)
     return metrics
+
+
+def cuda_indices(trainer: pl.Trainer) -> list[int]:
+    """The CUDA devices this process's job trains on (its node's share under DDP)."""
+    return list(trainer.device_ids) if isinstance(trainer.accelerator, CUDAAccelerator) else []
 
 
 def fit_and_test(
@@ -253,6 +262,7 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resum
             enable_version_counter=False,
         ),
         MlflowArtifacts(run, log_checkpoint=log_checkpoint),
+        DatasetInputs(run, config["data"]),
         RankConsistency(run, config),
         StartupTime(run),
         StampRunId(run.run_id),

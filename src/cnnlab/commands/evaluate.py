@@ -25,6 +25,7 @@ def main(args: list[str]) -> int:
     from cnnlab.resume import with_overrides
     from cnnlab.tasks import restore_task
     from cnnlab.tracking.callbacks import MlflowArtifacts
+    from cnnlab.tracking.datasets import log_splits
     from cnnlab.tracking.run import tracked_run
     from cnnlab.tracking.source import load_source_run
     from cnnlab.train import choice_tags, report
@@ -47,6 +48,7 @@ def main(args: list[str]) -> int:
         tags={**choice_tags(config), EVALUATES_TAG: source.run_id},
         artifact_root=config["tracking"]["artifact_root"],
     ) as run:
+        log_splits(run, data, config["data"], splits=("test",), baseline=source.run_id)
         quiet_lightning()
         trainer = pl.Trainer(
             accelerator=config["trainer"].get("accelerator", "auto"), devices=1, logger=run.logger(),

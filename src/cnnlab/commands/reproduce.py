@@ -26,6 +26,7 @@ def main(args: list[str]) -> int:
     options = parser.parse_args(args)
 
     from cnnlab.preflight import check_choices
+    from cnnlab.tracking.datasets import data_differences, logged_digests
     from cnnlab.tracking.provenance import ENV_TAG_PREFIX, environment_tags, git_state
     from cnnlab.tracking.source import load_source_run
     from cnnlab.train import train_config
@@ -45,6 +46,9 @@ def main(args: list[str]) -> int:
         [source.run.info.experiment_id], filter_string=f"tags.`{REPRODUCES_TAG}` = '{source.run_id}'",
         order_by=["attributes.start_time DESC"], max_results=1,
     )  # fmt: skip
+    now = {split: min(digests) for split, digests in logged_digests(client, reproduced.info.run_id).items()}
+    for line in data_differences(logged_digests(client, source.run_id), now, source.run_id):
+        print(line)
     on_gpu = source.run.data.tags.get(f"{ENV_TAG_PREFIX}device", "cpu") != "cpu"
     rows = compare_metrics(source.run.data.metrics, reproduced.data.metrics, GPU_TOLERANCE if on_gpu else 0.0)
     print_table(rows, source.run_id, reproduced.info.run_id)

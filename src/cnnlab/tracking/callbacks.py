@@ -8,13 +8,16 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
+from cnnlab.tracking.datasets import log_splits
 from cnnlab.tracking.run import TrackedRun
 
 log = logging.getLogger(__name__)
@@ -66,8 +69,20 @@ class MlflowArtifacts(pl.Callback):
                 self.run.log_text(text, name)
 
 
+class DatasetInputs(pl.Callback):
+    """Logs the data's splits as the run's MLflow dataset inputs once they are set up (when fit starts)."""
+
+    def __init__(self, run: TrackedRun, data_settings: Mapping[str, Any]) -> None:
+        self.run = run
+        self.data_settings = data_settings
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero and getattr(trainer.datamodule, "splits", None) is not None:
+            log_splits(self.run, trainer.datamodule, self.data_settings)
+
+
 class StartupTime(pl.Callback):
-    """Logs `time/startup_s`: seconds from the process's start to the end of its first optimizer step."""
+    """Logs `time/startup_s`: seconds from the job's start to the end of its first optimizer step (job_age)."""
 
     def __init__(self, run: TrackedRun) -> None:
         self.run = run
@@ -75,11 +90,29 @@ class StartupTime(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
         if not self.logged and trainer.is_global_zero:
-            self.run.log_metrics({"time/startup_s": process_age()})
+            self.run.log_metrics({"time/startup_s": job_age()})
         self.logged = True
 
 
 IMPORTED_AT = time.monotonic()
+# When this process's current job started, from its second job on (a multirun's jobs share one process); None
+# while the process runs its first, whose start-up is the process's own.
+later_job_started_at: float | None = None
+jobs_started = 0
+
+
+def mark_job_start() -> None:
+    """Called as each Hydra job starts (SweepRuns.on_job_start)."""
+    global jobs_started, later_job_started_at
+    jobs_started += 1
+    if jobs_started > 1:
+        later_job_started_at = time.monotonic()
+
+
+def job_age() -> float:
+    """Seconds since this job started: the process's age for its first job (interpreter start-up counts for a
+    single run), since mark_job_start for each later one (not the jobs before it)."""
+    return process_age() if later_job_started_at is None else time.monotonic() - later_job_started_at
 
 
 def process_age() -> float:
