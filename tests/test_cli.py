@@ -47,6 +47,14 @@ def test_default_console_is_clean(default_run) -> None:
     assert noise == [], "\n".join(noise)
     assert result.stdout.startswith("cnnlab: classification simple_cnn on digits, seed 42, 60 epochs; run ")
     assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["cnnlab", "test", "MLflow"]
+    # not the default store, which `make ui` serves: the hint names this one
+    assert result.stdout.rstrip().endswith(f"browse with `mlflow ui --backend-store-uri {default_run[1].tracking_uri}`")
+
+
+def test_default_run_folder_keeps_what_the_run_printed(default_run) -> None:
+    result, _, run, _ = default_run
+    log = (Path(run.data.tags["cnnlab.run_dir"]) / "train.log").read_text()
+    assert log.splitlines() == result.stdout.splitlines()  # progress bars are off
 
 
 def test_default_records_params_metrics_and_tags(default_run) -> None:
@@ -73,7 +81,12 @@ def test_default_records_params_metrics_and_tags(default_run) -> None:
     assert tags["cnnlab.data"] == "digits" and tags["cnnlab.seed"] == "42"
     assert tags["cnnlab.command"] == "cnnlab train trainer.enable_progress_bar=false"
     assert tags["cnnlab.version"] and tags["cnnlab.git_dirty"] in ("true", "false", "none")
-    assert run.info.run_name == "classification-simple_cnn-digits-s42"
+    assert run.info.run_name == "simple_cnn-digits-s42"  # the experiment names the task
+    assert not [key for key in params if key.startswith(("tracking.", "run_dir"))]  # bookkeeping: tags
+    assert tags["cnnlab.setting.tracking.uri"] == client.tracking_uri
+    note = tags["mlflow.note.content"]  # the run page's description
+    assert note.startswith("`cnnlab train trainer.enable_progress_bar=false`")
+    assert f"| test/acc | {run.data.metrics['test/acc']:.4g} |" in note and "| best/val/acc |" in note
 
 
 def test_default_logs_artifacts(default_run) -> None:

@@ -160,7 +160,7 @@ def test_planted_secrets_never_reach_mlflow(make_config, store: str, tmp_path: P
     folder = tmp_path / "artifacts-copy"
     client.download_artifacts(run.info.run_id, "", str(folder))
     texts = [p.read_bytes() for p in folder.rglob("*") if p.is_file()]
-    assert run.data.params["tracking.hub_token"] == "***"
+    assert run.data.tags["cnnlab.setting.tracking.hub_token"] == "***"
     for value in planted:
         assert not any(value in f"{k}={v}" for k, v in seen), value
         assert not any(value.encode() in text for text in texts), value

@@ -47,7 +47,7 @@ def test_a_reused_run_dir_keeps_each_runs_checkpoints_its_own(tmp_path: Path, st
     status, out, _ = train(tmp_path, capfd, f"run_dir={folder}", "seed=7")
     assert status == 0 and f"this run writes to {folder}-2" in out
     first, second = runs(store)
-    assert first.data.params["run_dir"] == str(folder) and second.data.params["run_dir"] == f"{folder}-2"
+    assert first.data.tags["cnnlab.run_dir"] == str(folder) and second.data.tags["cnnlab.run_dir"] == f"{folder}-2"
     assert owner(folder)["run_id"] == first.info.run_id and owner(Path(f"{folder}-2"))["run_id"] == second.info.run_id
     client = MlflowClient(store)
     assert checkpoint_run_id(load_source_run(client, first.info.run_id).checkpoint()) == first.info.run_id

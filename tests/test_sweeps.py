@@ -3,6 +3,8 @@ a crashing job that does not stop the sweep; parallel joblib jobs; an Optuna stu
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 from pathlib import Path
@@ -52,7 +54,23 @@ def test_grid_sweep_is_one_parent_with_a_child_per_job(tmp_path: Path, capfd, mo
     assert {"sweep_summary.csv", "sweep/val_acc_vs_backbone.png", "sweep/val_acc_vs_optimizer.lr.png",
             "sweep/parallel_coordinates.png"} <= artifacts  # fmt: skip
     summary = Path(client.download_artifacts(parent.info.run_id, "sweep_summary.csv", str(tmp_path))).read_text()
-    assert len(summary.strip().splitlines()) == 5 and all(c.info.run_id in summary for c in children)
+    rows = {row["run_id"]: row for row in csv.DictReader(io.StringIO(summary))}
+    assert rows.keys() == {c.info.run_id for c in children}
+    first_metric = next(column for column in summary.splitlines()[0].split(",") if "/" in column)
+    assert first_metric == "best/val/acc"  # the score swept for leads the metrics
+    for child in children:  # the swept-for score and the test metrics of every job
+        for key in ("best/val/acc", "test/acc"):
+            assert float(rows[child.info.run_id][key]) == child.data.metrics[key]
+    # the terminal ends on the best job: run, score and the overrides that rerun it
+    last_line = result.stdout.strip().splitlines()[-1]
+    score = best.data.metrics["best/val/acc"]
+    assert last_line.startswith(f"best job: run {best.info.run_id}  best/val/acc={score:.4g}")
+    assert f"optimizer.lr={best.data.params['optimizer.lr']}" in last_line and "hydra." not in last_line
+    # each job's start-up counts from its own start: a process's age (cumulative) would exceed the time since the
+    # job before it started
+    in_order = sorted(children, key=lambda c: c.info.start_time)
+    for before, job in zip(in_order[:-1], in_order[1:], strict=True):
+        assert job.data.metrics["time/startup_s"] < (job.info.start_time - before.info.start_time) / 1000
 
     compared = cli(capfd, "compare", "--sweep", parent.info.run_id, store=store)
     assert compared.returncode == 0, compared.stderr

@@ -67,7 +67,8 @@ def test_evaluate_recomputes_the_test_metrics_into_a_linked_run(trained, store: 
     )
     for key in ("test/acc", "test/f1", "test/loss"):
         assert evaluation.data.metrics[key] == pytest.approx(trained.data.metrics[key], abs=1e-6)
-    assert logged_digests(client, evaluation.info.run_id) == {"test": logged_digests(client, trained.info.run_id)["test"]}
+    trained_on = logged_digests(client, trained.info.run_id)
+    assert logged_digests(client, evaluation.info.run_id) == {"test": trained_on["test"]}
 
     assert evaluate.main([trained.info.run_id, "data.split_seed=1"]) == 0  # another test split
     assert f"the test data differs from run {trained.info.run_id}'s" in capsys.readouterr().out
@@ -85,7 +86,8 @@ def test_resume_continues_the_same_run_without_repeating_epochs(make_config, sto
     history = MlflowClient(store).get_metric_history(first.info.run_id, "val/acc")
     steps = [m.step for m in history]
     assert len(steps) == 3 and steps == sorted(set(steps))
-    samples = [m.step for m in MlflowClient(store).get_metric_history(first.info.run_id, "system/cpu_utilization_percentage")]
+    cpu = "system/cpu_utilization_percentage"
+    samples = [m.step for m in MlflowClient(store).get_metric_history(first.info.run_id, cpu)]
     assert sorted(samples) == sorted(set(samples)), "system metrics resumed at step 0"
     assert "data differs" not in result.stdout
     assert resumed.data.tags["cnnlab.resumes"] == "1" and resumed.data.tags["cnnlab.resume.trainer.max_epochs"] == "3"

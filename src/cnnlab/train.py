@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 from pytorch_lightning.accelerators import CUDAAccelerator
 from pytorch_lightning.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from cnnlab.callbacks.choices import CallbackContext, build_callbacks, early_stop_note
 from cnnlab.callbacks.safety import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
-from cnnlab.console import quiet_lightning
+from cnnlab.console import kept_in, quiet_lightning
 from cnnlab.data import build_data
 from cnnlab.data.base import SplitDataModule
 from cnnlab.debugging import log_profile, overfit_verdict, profiler
@@ -25,7 +27,10 @@ from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tracking.callbacks import DatasetInputs, MlflowArtifacts, RankConsistency, StartupTime
 from cnnlab.tracking.model import log_pytorch_model, register_predictor
+from cnnlab.tracking.params import is_bookkeeping
+from cnnlab.tracking.provenance import command_line
 from cnnlab.tracking.run import TrackedRun, tracked_run
+from cnnlab.tracking.store import browse_hint
 from cnnlab.tracking.system_metrics import system_metrics
 from cnnlab.tracking.tags import DEBUG_TAG, FAST_DEV_RUN_TAG, OVERRIDES_TAG, RUN_DIR_TAG
 
@@ -59,7 +64,8 @@ def train_config(
     pl.seed_everything(settings.seed, workers=True)
     if not is_rank_zero():
         return train_in_folder(config, None, parent_run_id, resume, extra_tags)
-    with claimed(Path(settings.run_dir), resume.run_id if resume else None) as folder:
+    with claimed(Path(settings.run_dir), resume.run_id if resume else None) as folder, \
+            kept_in(folder.path / "train.log"):
         check_resumable(resume, folder)
         config = {**config, "run_dir": str(folder.path)}
         return train_in_folder(config, folder, parent_run_id, resume, extra_tags)
@@ -169,7 +175,7 @@ def fit_and_test(
         print(f"registered as models:/{tracking.register_as}/{version}")
     if trainer.is_global_zero:
         log_profile(run, Path(config["run_dir"]))
-    report(metrics, run)
+    report({**metrics, f"best/{task.monitor}": score}, run)
     return metrics
 
 
@@ -216,9 +222,18 @@ def command_overrides() -> list[str]:
 
 
 def default_run_name(config: dict[str, Any]) -> str:
+    """<backbone>-<data>-s<seed>, and a short hash of the other recipe overrides when there are any: the
+    experiment already names the task, and runs that differ only in, say, optimizer.lr need different names."""
     backbone = config["backbone"]
     name = backbone.get("model") or backbone["name"]  # passthroughs are named by their model
-    return f"{config['task']['name']}-{name}-{config['data']['name']}-s{config['seed']}"
+    recipe = sorted(item for item in command_overrides() if not _named_or_bookkeeping(item))
+    suffix = f"-{hashlib.sha1(' '.join(recipe).encode()).hexdigest()[:6]}" if recipe else ""
+    return f"{name}-{config['data']['name']}-s{config['seed']}{suffix}"
+
+
+def _named_or_bookkeeping(override: str) -> bool:
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key in ("backbone", "data", "seed") or is_bookkeeping(key) or key.startswith("trainer.enable_progress")
 
 
 def choice_tags(config: dict[str, Any]) -> dict[str, str]:
@@ -288,11 +303,20 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resum
 
 
 def report(metrics: dict[str, float], run: TrackedRun) -> None:
+    """The results on the terminal and as the run's description (the run page's "Description")."""
     if not is_rank_zero():
         return
     headline = {k: v for k, v in metrics.items() if k.startswith("test/") and k.count("/") == 1}
     print("test: " + "  ".join(f"{k}={v:.4g}" for k, v in sorted(headline.items())))
-    print(f"MLflow: {run.ui_hint()}" + ("" if run.offline else "; browse with `make ui`"))
+    run.set_tags({MLFLOW_RUN_NOTE: run_note(metrics)})
+    print(f"MLflow: {run.ui_hint()}" + ("" if run.offline else f"; {browse_hint(run.tracking_uri)}"))
+
+
+def run_note(metrics: dict[str, float]) -> str:
+    """Markdown: the command that made the run and its final test and best-checkpoint metrics."""
+    rows = [f"| {k} | {v:.4g} |" for k, v in sorted(metrics.items()) if k.startswith(("test/", "best/"))
+            and k.count("/") <= 2 and "per_class" not in k]  # fmt: skip
+    return "\n".join([f"`{command_line()}`", "", "| metric | value |", "|---|---|", *rows])
 
 
 def summary_line(config: dict[str, Any], run: TrackedRun) -> str:

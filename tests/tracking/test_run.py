@@ -66,3 +66,39 @@ def test_configured_relative_sqlite_store_is_created(tmp_path: Path, monkeypatch
         pass
     assert (tmp_path / "outputs" / "mlflow" / "mlflow.db").is_file()
     assert MlflowClient(run.tracking_uri).get_run(run.run_id).info.status == "FINISHED"
+
+
+def test_bookkeeping_settings_are_tags_and_the_uri_is_the_store_used(store: str, tmp_path: Path) -> None:
+    config = {"seed": 1, "run_dir": str(tmp_path / "run"), "resume": None,
+              "tracking": {"uri": "sqlite:///config-default.db", "log_model": True}}  # fmt: skip
+    with start(tmp_path, config=config):
+        pass
+    record = only_run(store)
+    assert record.data.params == {"seed": "1"}  # compare views show recipes, not where files went
+    tags = record.data.tags
+    assert tags["cnnlab.setting.tracking.uri"] == store and tags["cnnlab.setting.resume"] == "None"
+    assert tags["cnnlab.setting.tracking.log_model"] == "True"
+    logged = MlflowClient(store).download_artifacts(record.info.run_id, "config.yaml", str(tmp_path))
+    assert f"uri: {store}" in Path(logged).read_text()
+
+
+def test_a_taken_run_name_gets_the_next_free_suffix(store: str, tmp_path: Path) -> None:
+    names = []
+    for _ in range(3):
+        with start(tmp_path, run_name="lenet5-digits-s42") as run:
+            names.append(run.run_name)
+    with start(tmp_path, run_name="lenet5-digits") as run:  # a prefix of the others is a name of its own
+        names.append(run.run_name)
+    assert names == ["lenet5-digits-s42", "lenet5-digits-s42-2", "lenet5-digits-s42-3", "lenet5-digits"]
+
+
+def test_the_end_line_says_how_to_browse_the_store_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cnnlab.tracking.store import DEFAULT_URI, browse_hint, resolve_tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "Makefile").touch()  # a checkout of cnnlab, where `make ui` serves the default store
+    assert browse_hint(resolve_tracking_uri(DEFAULT_URI)) == "browse with `make ui`"
+    other = "sqlite:////data/my runs.db"
+    assert browse_hint(other) == f"browse with `mlflow ui --backend-store-uri '{other}'`"
+    assert browse_hint("http://127.0.0.1:5000") == "open http://127.0.0.1:5000 in a browser"

@@ -51,6 +51,11 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
+def command_line() -> str:
+    """The command as the user typed it (COMMAND_ENV names a command that ran through another, e.g. make)."""
+    return " ".join([os.environ.get(COMMAND_ENV) or Path(sys.argv[0]).name, shlex.join(sys.argv[1:])])
+
+
 def provenance_tags() -> dict[str, str]:
     commit, dirty = git_state()
     return {
@@ -60,5 +65,5 @@ def provenance_tags() -> dict[str, str]:
         "cnnlab.git_dirty": str(dirty).lower(),
         "mlflow.source.git.commit": commit,
         # The CLI puts "cnnlab train" in argv[0] so the tag reads as the command the user typed.
-        "cnnlab.command": " ".join([os.environ.get(COMMAND_ENV) or Path(sys.argv[0]).name, shlex.join(sys.argv[1:])]),
+        "cnnlab.command": command_line(),
     }

@@ -24,8 +24,9 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from cnnlab.distributed import RUN_ENV, is_rank_zero
 from cnnlab.signals import Terminated
+from cnnlab.tracking.names import unique_run_name
 from cnnlab.tracking.outbox import OFFLINE_PREFIX, Outbox
-from cnnlab.tracking.params import config_params, log_params
+from cnnlab.tracking.params import bookkeeping_tags, config_params, log_params
 from cnnlab.tracking.provenance import provenance_tags
 from cnnlab.tracking.secrets import Redactor, redact
 from cnnlab.tracking.store import ensure_experiment, is_remote, resolve_tracking_uri, server_problem, unreachable
@@ -210,6 +211,7 @@ def tracked_run(
     else:
         redact = Redactor()
         all_tags = {key: redact(str(value)) for key, value in resolve_tags({**provenance_tags(), **tags}).items()}
+        all_tags.update(bookkeeping_tags(config, uri))
         if parent_run_id:  # the MLflow UI shows the run nested under its parent
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         problem = server_problem(uri) if outbox is not None else None
@@ -217,6 +219,7 @@ def tracked_run(
             tracked = start_offline(client, outbox, experiment, run_name, all_tags, problem)
         else:
             experiment_id = ensure_experiment(client, experiment, artifact_root)
+            run_name = unique_run_name(client, experiment_id, run_name)
             run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
             tracked = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
     tracked.outbox = outbox
@@ -225,7 +228,7 @@ def tracked_run(
             outbox.add_params(tracked.run_id, config_params(config))
         elif not resume_run_id:
             log_params(client, tracked.run_id, config)
-        tracked.log_yaml(dict(config), "config.yaml")
+        tracked.log_yaml(with_store(config, uri), "config.yaml")
         yield tracked
     except (KeyboardInterrupt, SystemExit) as stop:
         # Lightning turns Ctrl-C into SystemExit(1) after its own graceful shutdown, and SIGTERM into
@@ -246,6 +249,14 @@ def tracked_run(
     else:
         tracked.end("FINISHED")
         finish_offline(tracked)
+
+
+def with_store(config: Mapping[str, Any], uri: str) -> dict[str, Any]:
+    """The config as logged: tracking.uri is the store the run went to (MLFLOW_TRACKING_URI wins over the
+    config's)."""
+    if not isinstance(config.get("tracking"), Mapping):
+        return dict(config)
+    return {**config, "tracking": {**config["tracking"], "uri": uri}}
 
 
 def finish_offline(run: TrackedRun) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,6 +41,16 @@ def resolve_tracking_uri(configured: str) -> str:
             ) from err
         uri = f"sqlite:///{path.resolve()}"
     return uri
+
+
+def browse_hint(uri: str) -> str:
+    """How to look at store `uri` in the MLflow UI."""
+    if is_remote(uri):
+        return f"open {uri} in a browser"
+    default = Path(DEFAULT_URI.removeprefix("sqlite:///")).resolve()  # what `make ui` serves, from this folder
+    if uri == f"sqlite:///{default}" and Path("Makefile").is_file():
+        return "browse with `make ui`"
+    return f"browse with `mlflow ui --backend-store-uri {shlex.quote(uri)}`"
 
 
 def is_remote(uri: str) -> bool:

@@ -2,7 +2,8 @@
 
 SweepRuns is a Hydra callback (conf/train.yaml: hydra.callbacks). When a multirun starts it creates the parent run
 and hands its id to the jobs through the environment (inherited by joblib workers and SLURM jobs alike); each job's
-train() nests its run under it. When the sweep ends the parent gets the best job, a summary table and plots.
+train() nests its run under it. When the sweep ends the parent gets the best job, a summary table and plots, and
+the terminal the best job's run, score and overrides.
 """
 
 from __future__ import annotations
@@ -94,9 +95,16 @@ class SweepRuns(Callback):
         self.failed_jobs = launched - finished
         global last_sweep_failures
         last_sweep_failures = self.failed_jobs
-        summarise(parent, jobs)
+        best_job_line = summarise(parent, jobs)
         parent.client.set_terminated(parent.run_id, "FINISHED" if finished else "FAILED")
         print(f"MLflow: sweep {parent.run_id}: {finished} of {launched} jobs finished")
+        print(best_job_line)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Every job, swept or not, starts here; a multirun's later jobs in this process time their start-up from it
+        from cnnlab.tracking.callbacks import mark_job_start
+
+        mark_job_start()
 
     def _end_if_interrupted(self) -> None:
         """At exit without on_multirun_end (Ctrl-C, a crash): the parent must not stay RUNNING."""

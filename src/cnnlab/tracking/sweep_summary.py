@@ -29,12 +29,11 @@ def job_results(parent: TrackedRun) -> list[dict[str, Any]]:
     )
     rows = []
     for child in sorted(children, key=lambda r: r.info.start_time):
-        overrides = dict(
-            item.lstrip("+~").split("=", 1) for item in child.data.tags.get(OVERRIDES_TAG, "").split() if "=" in item
-        )
+        arguments = child.data.tags.get(OVERRIDES_TAG, "").split()
+        overrides = dict(item.lstrip("+~").split("=", 1) for item in arguments if "=" in item)
         rows.append({
             "run_id": child.info.run_id, "run_name": child.info.run_name, "status": child.info.status,
-            "overrides": overrides, "metrics": dict(child.data.metrics),
+            "arguments": arguments, "overrides": overrides, "metrics": dict(child.data.metrics),
         })  # fmt: skip
     return rows
 
@@ -49,11 +48,23 @@ def best_job(jobs: list[dict[str, Any]], monitor: str, mode: str) -> dict[str, A
     return pick(scored, key=lambda job: job["metrics"][key])
 
 
-def summarise(parent: TrackedRun, jobs: list[dict[str, Any]]) -> None:
-    """Best job (tag and metric), sweep_summary.csv, and plots of the monitored metric against what was swept."""
+def best_job_line(best: dict[str, Any] | None, jobs: list[dict[str, Any]], monitor: str) -> str:
+    """The terminal's last word on a sweep: the best job's run, score and the overrides that rerun it."""
+    if best is None:
+        if any(job["status"] == "FINISHED" for job in jobs):  # a fast_dev_run smoke test keeps no best checkpoint
+            return f"best job: none, no finished job logged best/{monitor}"
+        return "best job: none, no job finished"
+    rerun = [arg for arg in best["arguments"] if not arg.lstrip("+~").startswith("hydra.")]
+    score = best["metrics"][f"best/{monitor}"]
+    return f"best job: run {best['run_id']}  best/{monitor}={score:.4g}  {' '.join(rerun)}".rstrip()
+
+
+def summarise(parent: TrackedRun, jobs: list[dict[str, Any]]) -> str:
+    """Best job (tag and metric), sweep_summary.csv, and plots of the monitored metric against what was swept;
+    returns the line that names the best job."""
     tags = parent.client.get_run(parent.run_id).data.tags
     monitor, mode = tags["cnnlab.monitor"], tags["cnnlab.monitor_mode"]
-    parent.log_text(summary_csv(jobs), "sweep_summary.csv")
+    parent.log_text(summary_csv(jobs, monitor), "sweep_summary.csv")
     best = best_job(jobs, monitor, mode)
     if best is not None:
         parent.client.set_tag(parent.run_id, "cnnlab.best_run_id", best["run_id"])
@@ -68,6 +79,7 @@ def summarise(parent: TrackedRun, jobs: list[dict[str, Any]]) -> None:
     if len(varied) > 1 or (len(varied) == 1 and tags.get("cnnlab.sweeper", "").startswith("Optuna")):
         columns = {key: [job["overrides"].get(key, "") for job in jobs] for key in varied}
         _log_and_close(parent, parallel_coordinates_figure(columns, scores, monitor), "sweep/parallel_coordinates.png")
+    return best_job_line(best, jobs, monitor)
 
 
 def _log_and_close(parent: TrackedRun, figure: Any, artifact_file: str) -> None:
@@ -75,9 +87,10 @@ def _log_and_close(parent: TrackedRun, figure: Any, artifact_file: str) -> None:
     plt.close(figure)
 
 
-def summary_csv(jobs: list[dict[str, Any]]) -> str:
+def summary_csv(jobs: list[dict[str, Any]], monitor: str) -> str:
+    """One row per job: its overrides, then its metrics (see summary_metrics)."""
     parameters = sorted({key for job in jobs for key in job["overrides"]})
-    metrics = sorted({key for job in jobs for key in job["metrics"] if key.count("/") == 1})
+    metrics = summary_metrics({key for job in jobs for key in job["metrics"]}, monitor)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["run_id", "run_name", "status", *parameters, *metrics])
@@ -87,3 +100,14 @@ def summary_csv(jobs: list[dict[str, Any]]) -> str:
             *(job["metrics"].get(m, "") for m in metrics),
         ])  # fmt: skip
     return out.getvalue()
+
+
+def summary_metrics(keys: set[str], monitor: str) -> list[str]:
+    """The score the sweep optimises (best/<monitor>) first, then every other best/* score, the test metrics,
+    and the last value of the rest; per-class keys (test/acc_per_class/3) and the machine's load (system/*) are
+    left to each job's run."""
+    best = sorted(key for key in keys if key.startswith("best/") and key != f"best/{monitor}")
+    headline = sorted(key for key in keys if key.count("/") == 1 and not key.startswith(("best/", "system/")))
+    tested = [key for key in headline if key.startswith("test/")]
+    rest = [key for key in headline if not key.startswith("test/")]
+    return [*([f"best/{monitor}"] if f"best/{monitor}" in keys else []), *best, *tested, *rest]
