@@ -61,7 +61,7 @@ def test_imagefolder_trains_end_to_end(make_config, store: str, tmp_path: Path) 
     (run,) = runs(store)
     assert run.info.status == "FINISHED" and run.data.tags["cnnlab.data"] == "imagefolder"
     assert run.data.params["data.root"] == str(root)
-    assert 0 < run.data.metrics["time/startup_s"] < process_age()  # logged at step 1, in this (pytest) process
+    assert 0 < run.data.metrics["time/startup_s"] < process_age()  # measured at step 1, in this (pytest) process
     assert metrics["test/acc"] >= 0.5  # brightness separates the classes; chance is 0.33
 
 

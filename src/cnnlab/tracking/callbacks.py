@@ -82,37 +82,39 @@ class DatasetInputs(pl.Callback):
 
 
 class StartupTime(pl.Callback):
-    """Logs `time/startup_s`: seconds from the job's start to the end of its first optimizer step (job_age)."""
+    """`time/startup_s`: seconds from the job's start to the end of its first optimizer step (job_age). Logged
+    when fit ends: MLflow's compare page plots the first metric a run logged by default, and runs are not to be
+    compared by how long they took to start."""
 
     def __init__(self, run: TrackedRun) -> None:
         self.run = run
-        self.logged = False
+        self.seconds: float | None = None
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
-        if not self.logged and trainer.is_global_zero:
-            self.run.log_metrics({"time/startup_s": job_age()})
-        self.logged = True
+        if self.seconds is None:
+            self.seconds = job_age()
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.seconds is not None and trainer.is_global_zero:
+            self.run.log_metrics({"time/startup_s": self.seconds})
 
 
 IMPORTED_AT = time.monotonic()
-# When this process's current job started, from its second job on (a multirun's jobs share one process); None
-# while the process runs its first, whose start-up is the process's own.
-later_job_started_at: float | None = None
-jobs_started = 0
+# When the current job of a multirun started (its jobs share one process, or a worker does several); None for a
+# single run, whose start-up is the process's own.
+job_started_at: float | None = None
 
 
-def mark_job_start() -> None:
+def mark_job_start(multirun: bool) -> None:
     """Called as each Hydra job starts (SweepRuns.on_job_start)."""
-    global jobs_started, later_job_started_at
-    jobs_started += 1
-    if jobs_started > 1:
-        later_job_started_at = time.monotonic()
+    global job_started_at
+    job_started_at = time.monotonic() if multirun else None
 
 
 def job_age() -> float:
-    """Seconds since this job started: the process's age for its first job (interpreter start-up counts for a
-    single run), since mark_job_start for each later one (not the jobs before it)."""
-    return process_age() if later_job_started_at is None else time.monotonic() - later_job_started_at
+    """Seconds since this job started: a single run's since the process started (interpreter start-up counts),
+    each job of a multirun since its own start, so that the jobs of a sweep are timed alike."""
+    return process_age() if job_started_at is None else time.monotonic() - job_started_at
 
 
 def process_age() -> float:

@@ -101,10 +101,12 @@ class SweepRuns(Callback):
         print(best_job_line)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # Every job, swept or not, starts here; a multirun's later jobs in this process time their start-up from it
+        # Every job, swept or not, starts here; each job of a multirun times its start-up from it
+        from hydra.types import RunMode
+
         from cnnlab.tracking.callbacks import mark_job_start
 
-        mark_job_start()
+        mark_job_start(OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN)
 
     def _end_if_interrupted(self) -> None:
         """At exit without on_multirun_end (Ctrl-C, a crash): the parent must not stay RUNNING."""
