@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
-from mlflow.entities import Experiment, LifecycleStage, Run
-from mlflow.exceptions import MlflowException
-from mlflow.store.entities.paged_list import PagedList
+from mlflow.entities import LifecycleStage, Run
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from cnnlab.errors import CnnlabError
-from cnnlab.tracking.tags import SWEEP_PARENT_TAG
+from cnnlab.tracking.run_ids import StoreRunIds, active_experiments, find_run
+from cnnlab.tracking.run_selection import SHOW_LEFT_OUT, RunSelection
 
 if TYPE_CHECKING:
     import rich.table
@@ -25,16 +25,18 @@ if TYPE_CHECKING:
 IGNORED_PARAMS = {"run_dir", "tracking.run_name"}
 IGNORED_PARAM_PREFIX = "hydra"
 FIXED_COLUMNS = ["rank", "run", "name", "status", "duration"]
-PAGE_SIZE = 1000
 MAX_NAMES_IN_MESSAGE = 20
+DEFAULT_METRIC = "val/acc"  # for runs that do not say what their task monitors (param task.monitor)
+FALLBACK_MARK = " (last)"  # a score that is the run's last value of the metric, not its best checkpoint's
 
 Cell = str | float | int | None
-T = TypeVar("T")
 
 
 @dataclass
 class ComparisonTable:
-    """Ranked runs: `rows` as displayed, `raw_rows` with full run ids, seconds and full-precision metrics."""
+    """Ranked runs: `rows` as displayed, `raw_rows` with full run ids, seconds and full-precision metrics;
+    `ranked_by` says per row which metric gave the score in column `metric`; `caption` what the reader should
+    know (fallback scores, runs left out)."""
 
     title: str
     metric: str
@@ -42,6 +44,25 @@ class ComparisonTable:
     columns: list[str]
     rows: list[list[str]]
     raw_rows: list[list[Cell]]
+    ranked_by: list[str]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """By `column`, best/<metric> (the score of the checkpoint a run tested) when any run logged it; a run without
+    it (still running, or failed) is ranked by its last `metric`."""
+
+    metric: str
+    column: str
+    ascending: bool
+
+    def score(self, run: Run) -> tuple[float, str]:
+        """The run's score (NaN when it has none) and the metric it came from."""
+        best = run.data.metrics.get(self.column, math.nan)
+        if not math.isnan(best):
+            return best, self.column
+        return run.data.metrics.get(self.metric, math.nan), self.metric
 
 
 def compare_runs(
@@ -49,38 +70,45 @@ def compare_runs(
     *,
     experiment: str | None = None,
     sweep: str | None = None,
-    metric: str = "val/acc",
+    metric: str | None = None,
     top: int | None = None,
     ascending: bool | None = None,
+    selection: RunSelection = RunSelection(),  # noqa: B008 (frozen, so one shared default is safe)
 ) -> ComparisonTable:
-    """The runs of sweep `sweep` (a parent run id; wins over `experiment`), else of experiment `experiment`, else of
-    the newest experiment with runs, ranked by `metric`: descending unless it ends in "loss" or `ascending` says so.
+    """The runs of sweep `sweep` (its parent's id or a unique start of it; wins over `experiment`), else of
+    experiment `experiment`, else of the newest experiment with runs that take part, ranked by `metric` (default:
+    what their task monitors): descending unless the task minimises it, it ends in "loss" or `ascending` says so.
 
-    Runs without the metric come last. `top` keeps the first N; the differing params are those among the runs kept.
+    Runs without a score come last. `top` keeps the first N; the differing params are those among the runs kept.
     """
     if top is not None and top < 1:
         raise CnnlabError(f"--top {top}: must be at least 1")
-    runs, title = _select_runs(client, experiment, sweep)
-    if not any(metric in run.data.metrics for run in runs):
-        logged = sorted({key for run in runs for key in run.data.metrics})
-        raise CnnlabError(f"--metric {metric}: no run in {title} logged it; metrics: {_names(logged)}")
-    ascending = metric.endswith("loss") if ascending is None else ascending
-    ranked = _rank(runs, metric, ascending)[:top]
-    metrics = [metric, *_test_metrics(ranked, exclude=metric)]
+    store = StoreRunIds(client)
+    runs, title, left_out = _select_runs(client, store, experiment, sweep, selection)
+    ranking = _ranking(runs, metric, ascending, title)
+    ranked = _rank(runs, ranking)[:top]
+    metrics = _test_metrics(ranked, exclude=ranking.column)
     params = _differing_params(ranked)
-    raw_rows, rows = [], []
+    raw_rows, rows, ranked_by = [], [], []
     for rank, run in enumerate(ranked, start=1):
+        score, source = ranking.score(run)
+        score, source = (None, "") if math.isnan(score) else (score, source)
         seconds = _duration_seconds(run)
         raw_rows.append([
-            rank, run.info.run_id, run.info.run_name, run.info.status, seconds,
+            rank, run.info.run_id, run.info.run_name, run.info.status, seconds, score,
             *(run.data.metrics.get(key) for key in metrics), *(run.data.params.get(key) for key in params),
         ])  # fmt: skip
+        fallback = FALLBACK_MARK if source == ranking.metric != ranking.column else ""
         rows.append([
-            str(rank), run.info.run_id[:8], run.info.run_name or "", run.info.status, _format_duration(seconds),
+            str(rank), store.shortest_unique(run.info.run_id), run.info.run_name or "", run.info.status,
+            _format_duration(seconds), _format_number(score) + fallback,
             *(_format_number(run.data.metrics.get(key)) for key in metrics),
             *(run.data.params.get(key, "") for key in params),
         ])  # fmt: skip
-    return ComparisonTable(title, metric, ascending, [*FIXED_COLUMNS, *metrics, *params], rows, raw_rows)
+        ranked_by.append(source)
+    columns = [*FIXED_COLUMNS, ranking.column, *metrics, *params]
+    caption = _caption(ranking, ranking.metric in ranked_by and ranking.metric != ranking.column, left_out)
+    return ComparisonTable(title, ranking.column, ranking.ascending, columns, rows, raw_rows, ranked_by, caption)
 
 
 def render_table(table: ComparisonTable) -> rich.table.Table:
@@ -88,7 +116,7 @@ def render_table(table: ComparisonTable) -> rich.table.Table:
     from rich.table import Table
 
     order = "ascending" if table.ascending else "descending"
-    rendered = Table(title=f"{table.title}: by {table.metric} ({order})")
+    rendered = Table(title=f"{table.title}: by {table.metric} ({order})", caption=table.caption or None)
     for index, name in enumerate(table.columns):
         numeric = all(isinstance(row[index], int | float | None) for row in table.raw_rows)
         style = "bold" if name == table.metric else None
@@ -99,86 +127,109 @@ def render_table(table: ComparisonTable) -> rich.table.Table:
 
 
 def write_csv(table: ComparisonTable, path: str | Path) -> None:
-    """The table with full run ids, durations in seconds and metrics at full precision."""
+    """The table with full run ids, durations in seconds, metrics at full precision and, after the score, the
+    metric each score came from (ranked_by)."""
     header = ["duration_s" if name == "duration" else name for name in table.columns]
+    after_score = table.columns.index(table.metric) + 1
+    header.insert(after_score, "ranked_by")
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(header)
-        writer.writerows([["" if cell is None else cell for cell in row] for row in table.raw_rows])
+        for row, source in zip(table.raw_rows, table.ranked_by, strict=True):
+            cells = ["" if cell is None else cell for cell in row]
+            writer.writerow([*cells[:after_score], source, *cells[after_score:]])
 
 
-def _select_runs(client: MlflowClient, experiment: str | None, sweep: str | None) -> tuple[list[Run], str]:
-    """The runs to compare and a title naming where they came from."""
+def _select_runs(
+    client: MlflowClient, store: StoreRunIds, experiment: str | None, sweep: str | None, selection: RunSelection
+) -> tuple[list[Run], str, Counter]:
+    """The runs to compare, a title naming where they came from, and how many were left out for what."""
     if sweep:
-        return _sweep_children(client, sweep)
+        return _sweep_children(client, store, sweep, selection)
     if experiment:
         found = client.get_experiment_by_name(experiment)
         if found is None or found.lifecycle_stage == LifecycleStage.DELETED:
-            names = [e.name for e in _experiments(client)]
+            names = [e.name for e in active_experiments(client)]
             raise CnnlabError(f"--experiment {experiment}: no such experiment; experiments: {_names(names)}")
-        runs = _experiment_runs(client, found)
+        runs, left_out = selection.search(client, [found.experiment_id])
         if not runs:
-            hint = f"train into it with `cnnlab train tracking.experiment={experiment}`"
-            raise CnnlabError(f"--experiment {experiment}: it has no runs yet; {hint}")
-        return runs, f"experiment {experiment}"
-    for candidate in _experiments(client):  # newest first
-        runs = _experiment_runs(client, candidate)
+            hint = f"it has no runs yet; train into it with `cnnlab train tracking.experiment={experiment}`"
+            raise _nothing_to_compare(f"--experiment {experiment}", left_out, selection, hint)
+        return runs, f"experiment {experiment}", left_out
+    left_out_anywhere: Counter = Counter()
+    for candidate in active_experiments(client):  # newest first
+        runs, left_out = selection.search(client, [candidate.experiment_id])
         if runs:
-            return runs, f"experiment {candidate.name}"
-    raise CnnlabError(
-        f"no experiment in {client.tracking_uri} has runs; run `cnnlab train` first or set MLFLOW_TRACKING_URI"
-    )
+            return runs, f"experiment {candidate.name}", left_out
+        left_out_anywhere += left_out
+    hint = "no experiment has runs; run `cnnlab train` first or set MLFLOW_TRACKING_URI"
+    raise _nothing_to_compare(f"store {client.tracking_uri}", left_out_anywhere, selection, hint)
 
 
-def _sweep_children(client: MlflowClient, parent_id: str) -> tuple[list[Run], str]:
-    try:
-        parent = client.get_run(parent_id)
-    except MlflowException as error:
-        if error.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise
-        raise CnnlabError(f"--sweep {parent_id}: no such run; pass the parent run id a sweep printed") from None
-    where = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_id}'"
-    children = _all_pages(lambda token: client.search_runs(
-        [parent.info.experiment_id], filter_string=where, max_results=PAGE_SIZE, page_token=token
-    ))  # fmt: skip
+def _sweep_children(
+    client: MlflowClient, store: StoreRunIds, ref: str, selection: RunSelection
+) -> tuple[list[Run], str, Counter]:
+    parent = find_run(client, ref, label=f"--sweep {ref}")
+    if parent is None:
+        raise CnnlabError(f"--sweep {ref}: no such run; pass the parent run id a sweep printed")
+    where = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent.info.run_id}'"
+    children, left_out = selection.search(client, [parent.info.experiment_id], where)
     if not children:
-        raise CnnlabError(
-            f"--sweep {parent_id}: run {parent.info.run_name} has no child runs; pass a sweep's parent run id"
-        )
-    return children, f"sweep {parent.info.run_name} ({parent_id[:8]})"
+        hint = f"run {parent.info.run_name} has no child runs; pass a sweep's parent run id"
+        raise _nothing_to_compare(f"--sweep {ref}", left_out, selection, hint)
+    return children, f"sweep {parent.info.run_name} ({store.shortest_unique(parent.info.run_id)})", left_out
 
 
-def _experiments(client: MlflowClient) -> list[Experiment]:
-    """Active experiments, newest first."""
-    return _all_pages(lambda token: client.search_experiments(
-        max_results=PAGE_SIZE, order_by=["creation_time DESC"], page_token=token
-    ))  # fmt: skip
+def _nothing_to_compare(where: str, left_out: Counter, selection: RunSelection, hint: str) -> CnnlabError:
+    """Why `where` has no run to compare: all were left out, none matched --filter, or `hint` (there are none)."""
+    if left_out:
+        return CnnlabError(f"{where}: every run is left out ({_counts(left_out)}); {SHOW_LEFT_OUT}")
+    if selection.mlflow_filter:
+        return CnnlabError(f"{where}: no run matches --filter {selection.mlflow_filter}")
+    return CnnlabError(f"{where}: {hint}")
 
 
-def _experiment_runs(client: MlflowClient, experiment: Experiment) -> list[Run]:
-    """Every run of the experiment except sweep parents, which summarise their children rather than train."""
-    runs = _all_pages(lambda token: client.search_runs(
-        [experiment.experiment_id], max_results=PAGE_SIZE, page_token=token
-    ))  # fmt: skip
-    return [run for run in runs if run.data.tags.get(SWEEP_PARENT_TAG) != "true"]
+def _ranking(runs: list[Run], metric: str | None, ascending: bool | None, title: str) -> Ranking:
+    """By best/<metric> where logged; `metric` defaults to what the runs' task monitors."""
+    monitor, mode = _monitor(runs)
+    metric = (metric or monitor).removeprefix("best/")
+    best = f"best/{metric}"
+    logged = {key for run in runs for key in run.data.metrics}
+    if best not in logged and metric not in logged:
+        raise CnnlabError(f"--metric {metric}: no run in {title} logged it; metrics: {_names(sorted(logged))}")
+    if ascending is None:
+        ascending = mode == "min" if metric == monitor and mode else metric.endswith("loss")
+    return Ranking(metric, best if best in logged else metric, ascending)
 
 
-def _all_pages(search: Callable[[str | None], PagedList[T]]) -> list[T]:
-    items: list[T] = []
-    token = None
-    while True:
-        page = search(token)
-        items.extend(page)
-        token = page.token
-        if not token:
-            return items
+def _monitor(runs: list[Run]) -> tuple[str, str | None]:
+    """The metric the runs' task picked checkpoints by (param task.monitor, the most common one) and its mode."""
+    params = [run.data.params for run in runs if "task.monitor" in run.data.params]
+    monitors = Counter((param["task.monitor"], param.get("task.monitor_mode")) for param in params)
+    return monitors.most_common(1)[0][0] if monitors else (DEFAULT_METRIC, None)
 
 
-def _rank(runs: list[Run], metric: str, ascending: bool) -> list[Run]:
-    """Sorted by `metric`; runs without it (or with NaN, which has no order) keep their order after the rest."""
-    scored = [run for run in runs if not math.isnan(run.data.metrics.get(metric, math.nan))]
-    unscored = [run for run in runs if math.isnan(run.data.metrics.get(metric, math.nan))]
-    return sorted(scored, key=lambda run: run.data.metrics[metric], reverse=not ascending) + unscored
+def _rank(runs: list[Run], ranking: Ranking) -> list[Run]:
+    """Sorted by score; runs without one (or with NaN, which has no order) keep their order after the rest."""
+    scores = {run.info.run_id: ranking.score(run)[0] for run in runs}
+    scored = [run for run in runs if not math.isnan(scores[run.info.run_id])]
+    unscored = [run for run in runs if math.isnan(scores[run.info.run_id])]
+    return sorted(scored, key=lambda run: scores[run.info.run_id], reverse=not ranking.ascending) + unscored
+
+
+def _caption(ranking: Ranking, fell_back: bool, left_out: Counter) -> str:
+    notes = []
+    if fell_back:
+        notes.append(f"(last): no {ranking.column} (the run has not finished), so its last {ranking.metric} ranks it")
+    if left_out:
+        notes.append(f"left out: {_counts(left_out)} ({SHOW_LEFT_OUT})")
+    return "\n".join(notes)
+
+
+def _counts(reasons: Counter) -> str:
+    """E.g. "2 FAILED, 1 evaluate": most first, then by name (statuses, in capitals, before kinds)."""
+    counts = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{count} {reason}" for reason, count in counts)
 
 
 def _test_metrics(runs: list[Run], exclude: str) -> list[str]:

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from cnnlab.errors import CnnlabError
 from cnnlab.run_folder import is_held
 from cnnlab.tasks.checkpoints import checkpoint_run_id
+from cnnlab.tracking.run_ids import find_run
 from cnnlab.tracking.tags import ERROR_TAG, RUN_DIR_TAG, SWEEP_PARENT_TAG
 
 log = logging.getLogger(__name__)
@@ -109,13 +110,19 @@ def _no_config(client: MlflowClient, run: Run) -> str:
 
 
 def _get_run(client: MlflowClient, run_id: str) -> Run:
+    """The run of a full id or of a unique start of one (the ids `cnnlab compare` shows)."""
     try:
-        return client.get_run(run_id)
+        run = find_run(client, run_id, label=f"run {run_id}")
     except MlflowException as err:
-        raise CnnlabError(
-            f"no run {run_id} in {client.tracking_uri}; list runs with `cnnlab compare` or point "
-            "MLFLOW_TRACKING_URI at the store that has it"
-        ) from err
+        raise CnnlabError(_no_run(client, run_id)) from err
+    if run is None:
+        raise CnnlabError(_no_run(client, run_id))
+    return run
+
+
+def _no_run(client: MlflowClient, run_id: str) -> str:
+    return (f"no run {run_id} in {client.tracking_uri}; list runs with `cnnlab compare` or point "
+            "MLFLOW_TRACKING_URI at the store that has it")  # fmt: skip
 
 
 def _latest_run(client: MlflowClient) -> Run:
