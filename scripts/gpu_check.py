@@ -9,7 +9,8 @@ in this one process:
    metric, the best metric, peak GPU memory, and data starvation (share of step time waiting for the next batch)
    with the data's own worker settings;
 3. reproduce: `cnnlab reproduce` of the classification run from 2, each metric's difference against the
-   documented GPU tolerance.
+   documented GPU tolerance;
+4. system metrics: which GPUs the runs of 2 logged as system/gpu_<i>_* (the job's only).
 
 Writes OUT/gpu_check.json and OUT/gpu_check.md (the table README's GPU section carries).
 --quick: tiny sizes on whatever device there is (the CPU on a machine without a GPU), no torch.compile: what the
@@ -175,9 +176,15 @@ def tasks(trainer: list[str], quick: bool, tmp: Path, client: MlflowClient) -> t
             "test": {k: v for k, v in metrics.items() if k.startswith("test/") and k.count("/") == 1},
             "peak_gpu_memory_gib": peak,
             "starvation": sum(timer.waits) / sum(timer.steps) if timer and timer.steps else None,
+            "system_metrics_gpus": system_metrics_gpus(run),
         }
         print(f"task: {name}: {wall:.1f} s, best {metric} {out[name]['best']}", flush=True)
     return out, run_ids
+
+
+def system_metrics_gpus(run) -> list[str]:
+    """The GPU numbers the run's system metrics name: cnnlab keeps the job's (here cuda:0 only)."""
+    return sorted({key.split("_")[1] for key in run.data.metrics if key.startswith("system/gpu_")})
 
 
 def latest_run(client: MlflowClient, task: str):
@@ -218,6 +225,8 @@ def markdown(result: dict) -> str:
         starved = "—" if row["starvation"] is None else f"{row['starvation']:.1%}"
         lines.append(f"| {name} | {row['wall_s']:.1f} | {row['metric']} {best} ({row['target']}) | {to_target} | "
                      f"{peak} | {starved} |")  # fmt: skip
+    gpus = {name: row.get("system_metrics_gpus") for name, row in result["tasks"].items()}
+    lines += ["", f"system metrics: GPUs logged per task {gpus} (the job's device only: ['0'])"]
     again = result["reproduce"]
     lines += ["", f"reproduce (classification): {again['matching']} of {again['metrics']} metrics within "
               f"{again['tolerance']:g}, largest difference {again['max_abs_difference']:.3g}, "

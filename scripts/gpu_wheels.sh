@@ -21,6 +21,8 @@ PACKAGES=(
   pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5
   albumentations==2.0.8 albucore==0.0.24 stringzilla==5.3.2 simsimd==6.5.16
   segmentation-models-pytorch==0.6.0 pycocotools==2.0.11 kornia==0.9.0 kornia-rs==0.2.0
+  # system metrics: MLflow's monitor (psutil) and its GPU part (nvidia-ml-py, cnnlab's `gpu` extra)
+  psutil==7.2.2 nvidia-ml-py==13.615.71
 )
 PLATFORMS=(manylinux_2_34_x86_64 manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64)
 
