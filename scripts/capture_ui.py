@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -132,7 +133,9 @@ def main() -> None:
         best_name = client.get_run(parent.data.tags["cnnlab.best_run_id"]).info.run_name
         port = free_port()
         command = [str(BIN / "mlflow"), "ui", "--backend-store-uri", store, "--host", "127.0.0.1", "--port", str(port)]
-        ui = subprocess.Popen(command, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # its own process group: `mlflow ui` starts uvicorn workers and job consumers, stopped with it
+        ui = subprocess.Popen(command, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
             wait_for(f"{url}/health")
@@ -142,7 +145,7 @@ def main() -> None:
                 capture(page, url, best_name, args.out_dir)
                 browser.close()
         finally:
-            ui.terminate()
+            os.killpg(ui.pid, signal.SIGTERM)
             ui.wait(timeout=30)
     print(f"wrote {args.out_dir}/mlflow-ui-{{sweep,run,system-metrics,compare}}.png")
 
