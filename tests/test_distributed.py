@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cnnlab, free_port, migrated_store
+from tests.conftest import cli, cnnlab, free_port, migrated_store
 
 # Augmentation off (each rank draws its own), a fixed number of steps on the same global batch of 64.
 COMMON = [
@@ -26,12 +26,18 @@ def runs(store: str) -> list:
     return client.search_runs([client.get_experiment_by_name("classification").experiment_id])
 
 
-def test_two_ranks_log_one_run_equal_to_one_process_on_the_same_global_batch(tmp_path: Path) -> None:
+def test_two_ranks_log_one_run_equal_to_one_process_on_the_same_global_batch(tmp_path: Path, capfd,
+                                                                            monkeypatch) -> None:
     results = {}
+    monkeypatch.chdir(tmp_path)
     for devices, batch in ((1, 64), (2, 32)):
         store = migrated_store(tmp_path / f'{devices}.db')
-        result = cnnlab("train", *COMMON, f"trainer.devices={devices}", f"data.batch_size={batch}",
-                        cwd=tmp_path, store=store)  # fmt: skip
+        if devices == 1:  # one process, this one, on one device: what two ranks of 32 must equal
+            single = [item for item in COMMON if item != "trainer=ddp"]  # trainer=cpu: one device, no process group
+            result = cli(capfd, "train", *single, f"data.batch_size={batch}", store=store)
+        else:
+            result = cnnlab("train", *COMMON, "trainer.devices=2", f"data.batch_size={batch}", cwd=tmp_path,
+                            store=store)  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         (run,) = runs(store)  # one run, however many ranks
         results[devices] = run

@@ -88,10 +88,12 @@ def test_a_crashing_job_is_failed_and_the_sweep_goes_on(tmp_path: Path, capfd, m
     assert parent.info.status == "FINISHED" and "1 of 2 jobs finished" in result.stdout
 
 
-def test_four_joblib_writers_on_one_sqlite_store_lose_no_run(tmp_path: Path) -> None:
+def test_four_joblib_writers_on_one_sqlite_store_lose_no_run(tmp_path: Path, capfd, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     store = migrated_store(tmp_path / 'mlflow.db')
-    result = cnnlab("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "seed=1,2,3,4", *FAST,
-                    cwd=tmp_path, store=store)  # fmt: skip
+    # in-process: the four jobs run in joblib's worker processes all the same
+    result = cli(capfd, "train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", "seed=1,2,3,4", *FAST,
+                 store=store)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "database is locked" not in result.stderr + result.stdout
     (parent,), children = sweep_runs(store)
