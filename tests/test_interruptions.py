@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
-from cnnlab.signals import Terminated, install_stop_handlers
+from cnnlab.signals import Terminated, cancel_held_signals, install_stop_handlers
 from cnnlab.tasks import ClassificationTask
 from tests.conftest import CNNLAB, FAST, cli, migrated_store, sigint_as_usual
 
@@ -111,6 +111,34 @@ def test_a_signal_during_a_store_write_waits_for_the_write(store: str, signum: i
     run = client.get_run(run_id)
     assert sent == [signum]
     assert run.data.metrics == {"loss": 0.5} and run.info.status == "KILLED"
+
+
+def test_a_held_signal_stops_nothing_once_the_command_has_ended(store: str, monkeypatch) -> None:
+    """A SIGTERM during fit is Lightning's to act on (it stops at the next step): holding it too would stop the
+    command a second time, after it ended; and what a finished command still holds is dropped."""
+    import cnnlab.signals
+
+    client = MlflowClient(store)
+    run_id = client.create_run(client.create_experiment("held")).info.run_id
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def signal_mid_write(conn, cursor, statement: str, *args) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO METRICS"):
+            signal.raise_signal(signal.SIGTERM)
+
+    try:
+        install_stop_handlers()
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", signal_mid_write)
+        monkeypatch.setattr(cnnlab.signals, "_lightning_is_fitting", lambda frame: True)
+        client.log_batch(run_id, metrics=[Metric("loss", 0.5, 0, 1)])  # during fit: nothing held
+        monkeypatch.setattr(cnnlab.signals, "_lightning_is_fitting", lambda frame: False)
+        client.log_batch(run_id, metrics=[Metric("loss", 0.4, 0, 2)])  # held for the write...
+        cancel_held_signals()  # ... and the command ends (cnnlab.cli.main)
+        time.sleep(0.5)  # no Terminated lands here
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", signal_mid_write)
+        signal.signal(signal.SIGTERM, previous)
+    assert [m.value for m in client.get_metric_history(run_id, "loss")] == [0.5, 0.4]
 
 
 def test_nan_loss_stops_the_run_naming_the_step(make_config, store: str, monkeypatch: pytest.MonkeyPatch) -> None:

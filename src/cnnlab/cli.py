@@ -16,7 +16,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from cnnlab.console import quiet_third_party
 from cnnlab.errors import CnnlabError, as_user_error, user_message
-from cnnlab.signals import Terminated, install_stop_handlers
+from cnnlab.signals import Terminated, cancel_held_signals, install_stop_handlers
 from cnnlab.tracking.provenance import COMMAND_ENV
 
 STOPPED = "a run that had started is marked KILLED (continue it with resume=RUN_ID)"
@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     install_stop_handlers()
     quiet_third_party()
     try:
-        return handler(args)
+        try:
+            return handler(args)
+        finally:
+            cancel_held_signals()  # the command has ended: a signal held for a write has nothing left to stop
     except Terminated:  # SIGTERM, also as Lightning stops on it (cnnlab.tracking.run says so)
         print(f"cnnlab: stopped by SIGTERM; {STOPPED}", file=sys.stderr)
         return 128 + signal.SIGTERM

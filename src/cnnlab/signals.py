@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
 from types import FrameType
 
 # Code that must not be interrupted half-way: SQLAlchemy's session and connection handling, Alembic's migrations.
@@ -29,33 +28,48 @@ class Terminated(SystemExit):
 def install_stop_handlers() -> None:
     """SIGTERM stops the command as Ctrl-C does; both wait for a database write in progress. Main thread only, as
     Python requires; a Ctrl-C the process was started to ignore stays ignored."""
-    signal.signal(signal.SIGTERM, _outside_store_writes(_raise_terminated))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _outside_store_writes(signal.default_int_handler))
+        signal.signal(signal.SIGINT, _on_sigint)
 
 
-def _outside_store_writes(handler: Callable[[int, FrameType | None], None]) -> Callable[[int, FrameType | None], None]:
-    def deferring(signum: int, frame: FrameType | None) -> None:
-        if _in_store_write(frame):
-            # sent to the main thread itself, the signal also wakes a blocking call there, as the first one would have
-            redelivery = threading.Timer(_REDELIVERY_DELAY_S, signal.pthread_kill,
-                                         args=(threading.main_thread().ident, signum))  # fmt: skip
-            redelivery.daemon = True
-            redelivery.start()
-            return
-        handler(signum, frame)
+def cancel_held_signals() -> None:
+    """When the command has ended: a signal still held for a write would stop a process that is already
+    stopping (at interpreter exit, as a traceback)."""
+    for timer in _held:
+        timer.cancel()
+    _held.clear()
 
-    return deferring
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    if _in_store_write(frame):
+        _send_again(signum)
+        return
+    signal.default_int_handler(signum, frame)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    if _lightning_is_fitting(frame):
+        return  # Lightning's handler, called with ours, has flagged the trainer; it stops at the next step
+    if _in_store_write(frame):
+        _send_again(signum)
+        return
+    raise Terminated()
+
+
+_held: list[threading.Timer] = []
+
+
+def _send_again(signum: int) -> None:
+    # to the main thread itself, so that a blocking call there wakes as it would have for the first signal
+    timer = threading.Timer(_REDELIVERY_DELAY_S, signal.pthread_kill, args=(threading.main_thread().ident, signum))
+    timer.daemon = True
+    _held.append(timer)
+    timer.start()
 
 
 def _in_store_write(frame: FrameType | None) -> bool:
     return any(package in code.co_filename for code in _stack(frame) for package in _ATOMIC_PACKAGES)
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    if _lightning_is_fitting(frame):
-        return  # Lightning's handler, called with ours, has flagged the trainer; it stops at the next step
-    raise Terminated()
 
 
 def _lightning_is_fitting(frame: FrameType | None) -> bool:
