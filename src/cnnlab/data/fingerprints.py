@@ -40,9 +40,17 @@ def split_digest(dataset: Dataset, settings: Mapping[str, Any]) -> str:
     for part in parts(dataset):
         hasher.update(part)
     for path in _named_files(settings):
-        with open(path, "rb") as file:
-            hasher.update(hashlib.file_digest(file, "blake2b").digest())
+        stat = path.stat()
+        hasher.update(_file_digest(path.resolve(), stat.st_mtime_ns, stat.st_size))
     return hasher.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: Path, mtime_ns: int, size: int) -> bytes:
+    """A named file's contents, read once per process while it is unchanged (the three splits of a COCO set
+    share a JSON of hundreds of MB)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "blake2b").digest()
 
 
 def _named_files(settings: Mapping[str, Any]) -> list[Path]:
@@ -105,6 +113,7 @@ def _files(paths: list[Path]) -> Iterable[bytes]:
     """Each file's name below the files' common folder and its size (a missing file counts as -1 bytes)."""
     if not paths:
         return
+    paths = [path.absolute() for path in paths]
     root = Path(os.path.commonpath([str(p.parent) for p in paths]))
     for path in paths:
         try:
