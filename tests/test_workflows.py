@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -16,8 +23,9 @@ from cnnlab.commands import evaluate, predict, reproduce
 from cnnlab.dispatch import train
 from cnnlab.errors import CnnlabError
 from cnnlab.tracking.datasets import logged_digests
-from tests.conftest import FAST, cli
+from tests.conftest import FAST, cli, free_port
 
+BIN = Path(sys.executable).parent
 QUICK = [*FAST, "tracking.log_model=false"]
 
 
@@ -115,9 +123,44 @@ def test_predict_and_the_registered_model_agree(make_config, store: str, tmp_pat
     assert [p["input"] for p in predicted] == paths and all(abs(sum(p["probabilities"].values()) - 1) < 1e-5
                                                             for p in predicted)  # fmt: skip
     registered = mlflow.pyfunc.load_model("models:/digits_cnn/1").predict(paths)
-    for ours, theirs in zip(predicted, registered, strict=True):
-        assert ours["class"] == theirs["class"]
+    # and served over HTTP (`mlflow models serve`), to a client that sends the image files' bytes
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mlflow")), "models", "serve", "-m", "models:/digits_cnn/1",
+         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        # the venv's bin on PATH, as in an activated venv: MLflow starts `uvicorn` by name
+        env={**os.environ, "MLFLOW_TRACKING_URI": store, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        images = [base64.b64encode(Path(path).read_bytes()).decode("ascii") for path in paths]
+        served = post_when_up(server, f"http://127.0.0.1:{port}", {"dataframe_split": {"columns": ["image"],
+                                                                            "data": [[i] for i in images]}})
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    for ours, theirs, over_http in zip(predicted, registered, served["predictions"], strict=True):
+        assert ours["class"] == theirs["class"] == over_http["class"]
         assert np.allclose(list(ours["probabilities"].values()), list(theirs["probabilities"].values()), atol=1e-6)
+        assert np.allclose(list(ours["probabilities"].values()), list(over_http["probabilities"].values()),
+                           atol=1e-6)  # fmt: skip
+
+
+def post_when_up(server: subprocess.Popen, url: str, payload: dict, seconds: float = 120) -> dict:
+    """POSTs `payload` to the scoring server's /invocations once its /ping answers."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2):
+                break
+        except OSError:
+            assert server.poll() is None, f"mlflow models serve exited with {server.returncode}"
+            assert time.monotonic() < deadline, f"{url} did not answer within {seconds} s"
+            time.sleep(0.3)
+    request = urllib.request.Request(f"{url}/invocations", json.dumps(payload).encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
 
 
 def test_predict_text_from_a_run(make_config, store: str, tmp_path: Path, monkeypatch, capsys) -> None:

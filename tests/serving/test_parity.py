@@ -4,13 +4,17 @@ prediction (detection once fed un-normalised pixels)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+import yaml
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
@@ -157,3 +161,41 @@ def test_detection(trained, tmp_path: Path, monkeypatch) -> None:
         scores = torch.tensor([d["score"] for d in result["detections"]])
         assert boxes.shape == found["boxes"].shape
         assert torch.allclose(boxes, found["boxes"], atol=1e-3) and torch.allclose(scores, found["scores"], atol=1e-4)
+
+
+def served_predictor(loaded, tmp_path: Path):
+    """The registered pyfunc's model object, loaded as MLflow loads it (checkpoint and config as artifacts)."""
+    from types import SimpleNamespace
+
+    from cnnlab.tracking.pyfunc import CnnlabPredictor
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(loaded.config))
+    model = CnnlabPredictor()
+    model.load_context(SimpleNamespace(artifacts={"checkpoint": str(loaded.checkpoint("best")), "config": str(config)}))
+    return model
+
+
+def encoded(path: str) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+@pytest.mark.parametrize("name", ["classification", "segmentation", "detection"])
+def test_the_served_model_answers_image_bytes_as_predict_answers_files(trained, name: str, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """What a client on another machine sends: base64 image files in a DataFrame column "image"; a broken one is
+    answered with its error, the others as `cnnlab predict` answers the same files (masks as PNG bytes)."""
+    store, runs = trained
+    run_id, run = runs[name]
+    loaded, _, data = source(store, run)
+    files = inputs_of(name, data, tmp_path)[:2]
+    expected = predicted(store, run_id, files, tmp_path, monkeypatch)
+    column = [encoded(files[0]), base64.b64encode(b"not an image").decode(), "%%% not base64", encoded(files[1])]
+    answers = served_predictor(loaded, tmp_path).predict(None, pd.DataFrame({"image": column}))
+    assert [a["input"] for a in answers] == ["image 0", "image 1", "image 2", "image 3"]
+    assert "image 1: cannot read image" in answers[1]["error"] and "image 2: not base64" in answers[2]["error"]
+    for answer, result in zip([answers[0], answers[3]], expected, strict=True):
+        if name == "segmentation":
+            sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.pop("mask_png")))))
+            assert np.array_equal(sent, np.asarray(Image.open(result.pop("mask"))))
+        assert {**answer, "input": ""} == {**result, "input": ""}

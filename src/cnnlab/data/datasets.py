@@ -8,6 +8,7 @@ import struct
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -68,27 +69,29 @@ class ImageFileDataset(Dataset):
         return self.transform(image=read_image(self.paths[index], self.mode))["image"], int(self.labels[index])
 
 
-def read_image(path: Path, mode: str) -> np.ndarray:
+def read_image(path: Path | BinaryIO, mode: str, name: str | None = None) -> np.ndarray:
     """An (H, W, C) uint8 array of the file as a viewer shows it, in `mode` ("RGB" or "L"): EXIF orientation
     applied, 16-bit and float pixels scaled to 0..255 (never clipped), transparent pixels over white. A file that
     cannot be read (broken, too large, pixels out of range) raises a CnnlabError naming it, so that
-    data.on_bad_sample=skip can skip it like any other bad sample."""
+    data.on_bad_sample=skip can skip it like any other bad sample. `path` may be an open binary stream (bytes that
+    came over HTTP); `name` then says what to call it in messages."""
+    label = name or path
     try:
         with Image.open(path) as image:
             ImageOps.exif_transpose(image, in_place=True)  # decodes; turns only when the file says so (no copy)
-            array = _pixels(image, mode, path)
+            array = _pixels(image, mode, label)
     except Image.DecompressionBombError as err:
         raise CnnlabError(
-            f"{path}: cannot read image: it has more than twice PIL's limit of {Image.MAX_IMAGE_PIXELS} pixels "
+            f"{label}: cannot read image: it has more than twice PIL's limit of {Image.MAX_IMAGE_PIXELS} pixels "
             "(a guard against decompression bombs); downscale the file or remove it"
         ) from err
     except UNREADABLE as err:
         reason = " ".join(str(err).split())
-        raise CnnlabError(f"{path}: cannot read image ({reason}); remove or replace the file") from err
+        raise CnnlabError(f"{label}: cannot read image ({reason}); remove or replace the file") from err
     return array[..., None] if array.ndim == 2 else array
 
 
-def _pixels(image: Image.Image, mode: str, path: Path) -> np.ndarray:
+def _pixels(image: Image.Image, mode: str, path: Path | str) -> np.ndarray:
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         gray = scaled_to_8_bits(np.asarray(image), path)
         return gray if mode == "L" else np.repeat(gray[..., None], 3, axis=-1)
@@ -97,7 +100,7 @@ def _pixels(image: Image.Image, mode: str, path: Path) -> np.ndarray:
     return np.asarray(image.convert(mode))
 
 
-def scaled_to_8_bits(values: np.ndarray, path: Path) -> np.ndarray:
+def scaled_to_8_bits(values: np.ndarray, path: Path | str) -> np.ndarray:
     """uint8 pixels from high-depth ones, by the range of their type, never clipped: integers are 16-bit (0..65535,
     as PNG and TIFF store them, also in PIL's 32-bit mode I), floats are 0..1. Values outside refuse in one line:
     guessing their range would make some images brighter or darker than others."""

@@ -26,7 +26,8 @@ from cnnlab.tasks import BaseTask
 
 Predictor = Callable[[BaseTask, Sequence[tuple[str, Any]], Mapping[str, Any], Path], list[dict[str, Any]]]
 PREDICTORS: Registry[Predictor] = Registry("task")
-READERS: dict[str, Callable[[BaseTask, str, str], list[tuple[str, Any]]]] = {}
+Reader = Callable[[BaseTask, str, str], list[tuple[str, Any]]]  # (task, input, encoding) -> [(name, item)]
+READERS: dict[str, Reader] = {}
 ON_BAD_INPUT = ("skip", "fail")
 TEXT_SUFFIXES = (".txt", ".tsv", ".csv", ".jsonl", ".text")
 
@@ -40,11 +41,13 @@ def predict(
     *,
     on_bad_input: str = "skip",
     encoding: str = "utf-8",
+    read: Reader | None = None,
 ) -> list[dict[str, Any]]:
-    """One result per input, in order; an unreadable input is {"input", "error"} (skip) or stops all (fail)."""
+    """One result per input, in order; an unreadable input is {"input", "error"} (skip) or stops all (fail).
+    `read` turns an input into named items (by default the task's: image files, or sentences and their files)."""
     if on_bad_input not in ON_BAD_INPUT:
         raise CnnlabError(f"--on-bad-input={on_bad_input} is not valid; use one of: {', '.join(ON_BAD_INPUT)}")
-    read = READERS.get(task_name, read_images)
+    read = read or READERS.get(task_name, read_images)
     readable: list[tuple[str, Any]] = []
     slots: list[dict[str, str] | int] = []  # per input: its error, or how many readable items it gave
     for item in inputs:
@@ -67,8 +70,12 @@ def predict(
 
 
 def read_images(task: BaseTask, item: str, encoding: str) -> list[tuple[str, np.ndarray]]:
-    mode = "L" if task.hparams.get("in_channels", 3) == 1 else "RGB"
-    return [(item, read_image(Path(item), mode))]
+    return [(item, read_image(Path(item), image_mode(task)))]
+
+
+def image_mode(task: BaseTask) -> str:
+    """How the network's input images are read: grayscale for one input channel, else RGB."""
+    return "L" if task.hparams.get("in_channels", 3) == 1 else "RGB"
 
 
 def read_sentences(task: BaseTask, item: str, encoding: str) -> list[tuple[str, str]]:
