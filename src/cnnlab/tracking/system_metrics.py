@@ -41,7 +41,8 @@ def system_metrics(
 
 
 def keep_job_gpus(monitor: SystemMetricsMonitor, gpus: Sequence[int]) -> None:
-    """MLflow's GPU monitor reads every GPU of the machine; keep the job's, named gpu_0.. as torch numbers them."""
+    """MLflow's GPU monitor reads every GPU of the machine; keep the job's, named gpu_0.. as torch numbers them.
+    Matched by UUID: CUDA_VISIBLE_DEVICES renumbers devices for torch, not for NVML."""
     gpu_monitors = [m for m in monitor.monitors if isinstance(m, GPUMonitor)]
     if not gpu_monitors:
         return
@@ -52,11 +53,17 @@ def keep_job_gpus(monitor: SystemMetricsMonitor, gpus: Sequence[int]) -> None:
         if not gpus:
             monitor.monitors.remove(gpu_monitor)
             continue
-        try:  # by UUID: CUDA_VISIBLE_DEVICES renumbers devices for torch, not for NVML
-            uuids = [f"GPU-{torch.cuda.get_device_properties(index).uuid}" for index in gpus]
-            gpu_monitor.gpu_handles = [pynvml.nvmlDeviceGetHandleByUUID(uuid) for uuid in uuids]
-        except (pynvml.NVMLError, RuntimeError, AssertionError) as err:
+        try:
+            by_uuid = {_bare(pynvml.nvmlDeviceGetUUID(handle)): handle for handle in gpu_monitor.gpu_handles}
+            handles = [by_uuid[_bare(torch.cuda.get_device_properties(index).uuid)] for index in gpus]
+        except (pynvml.NVMLError, RuntimeError, AssertionError, KeyError) as err:
             log.warning("system metrics: cannot tell the job's GPUs apart (%s); every GPU of the machine is logged",
                         err)  # fmt: skip
             continue
-        gpu_monitor.num_gpus = len(uuids)
+        gpu_monitor.gpu_handles, gpu_monitor.num_gpus = handles, len(handles)
+
+
+def _bare(uuid: object) -> str:
+    """A GPU's UUID as NVML and torch both write it: NVML says "GPU-…" (bytes in older versions), torch not."""
+    text = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
+    return text.removeprefix("GPU-").lower()
