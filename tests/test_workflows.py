@@ -40,7 +40,7 @@ def only_run(store: str, experiment: str = "classification"):
 def trained(make_config, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """One quick digits run; the working folder is tmp_path (commands write outputs/ there)."""
     monkeypatch.chdir(tmp_path)
-    train(make_config(*QUICK))
+    train(make_config(*QUICK, "tracking.system_metrics_interval_s=0.1"))  # system metrics, as a longer run has
     return only_run(store)
 
 
@@ -50,12 +50,14 @@ def test_reproduce_matches_exactly_on_cpu(trained, store: str, capsys) -> None:
     (copy,) = client.search_runs(
         [trained.info.experiment_id], filter_string=f"tags.`cnnlab.reproduces` = '{trained.info.run_id}'"
     )
-    results = lambda run: {k: v for k, v in run.data.metrics.items() if not k.startswith("time/")}  # noqa: E731
+    results = lambda run: {k: v for k, v in run.data.metrics.items()  # noqa: E731
+                           if not k.startswith(("time/", "system/"))}  # the machine's, not the result's
     assert results(copy) == results(trained) and copy.info.run_id != trained.info.run_id
     out = capsys.readouterr().out
     assert logged_digests(client, copy.info.run_id) == logged_digests(client, trained.info.run_id)
     assert "data differs" not in out
-    compared = len(results(trained))  # timings (time/startup_s) measure the machine and are left out
+    assert any(key.startswith("system/") for key in trained.data.metrics)  # left out of the comparison too
+    compared = len(results(trained))  # timings and system metrics measure the machine and are left out
     assert f"{compared} of {compared} metrics match" in out
 
 

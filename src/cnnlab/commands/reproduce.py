@@ -63,16 +63,16 @@ def warn_about_differences(then: dict[str, str], now: dict[str, str], prefix: st
                 print(f"warning: {key.removeprefix(prefix)} was {before}, is {value}: results may differ")
 
 
-TIMINGS = "time/"
+MACHINE_METRICS = ("time/", "system/")  # timings and system metrics measure the machine, not the result
 
 
 def compare_metrics(
     original: dict[str, float], reproduced: dict[str, float], tolerance: float
 ) -> list[tuple[str, float | None, float | None, float | None, str]]:
     """(metric, original, reproduced, difference, verdict) for every final metric of either run; timings
-    (time/*) measure the machine, not the result, and are left out."""
+    (time/*) and system metrics (system/*) measure the machine, not the result, and are left out."""
     rows = []
-    for key in sorted(k for k in set(original) | set(reproduced) if not k.startswith(TIMINGS)):
+    for key in sorted(k for k in set(original) | set(reproduced) if not k.startswith(MACHINE_METRICS)):
         a, b = original.get(key), reproduced.get(key)
         if a is None or b is None:
             rows.append((key, a, b, None, "missing"))
