@@ -28,6 +28,7 @@ commands:
   reproduce RUN_ID       re-run a past run into a new one and compare every metric
   evaluate RUN_ID [K=V]  test metrics of a run's best checkpoint (optionally on other data), in a new run
   predict RUN_ID INPUT…  predictions of a run's best checkpoint as JSON lines
+  export RUN_ID          the best checkpoint as ONNX / TorchScript / pt2 files, checked on the test split
   upload RUN_DIR         send what a run kept while its tracking server was unreachable
 
 --debug shows full tracebacks (as does HYDRA_FULL_ERROR=1)."""
@@ -135,7 +136,7 @@ def subcommand(module: str) -> Callable[[list[str]], int]:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train_command,
-    **{name: subcommand(name) for name in ("compare", "reproduce", "evaluate", "predict", "upload")},
+    **{name: subcommand(name) for name in ("compare", "reproduce", "evaluate", "predict", "export", "upload")},
 }
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from cnnlab.setting_types import PositiveFloat
 
@@ -24,6 +24,7 @@ class TrackingSettings:
     register_as: str | None = None
     system_metrics: bool = True
     system_metrics_interval_s: PositiveFloat = 5.0
+    export: tuple[Literal["onnx", "torchscript", "pt2"], ...] = ()  # checked and logged after the test (cnnlab export)
 
     @classmethod
     def of(cls, tracking: Mapping[str, Any]) -> TrackingSettings:

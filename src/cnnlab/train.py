@@ -26,6 +26,7 @@ from cnnlab.run_settings import RunSettings
 from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tracking.callbacks import DatasetInputs, MlflowArtifacts, RankConsistency, StartupTime
+from cnnlab.tracking.exports import export_run
 from cnnlab.tracking.model import log_pytorch_model, register_predictor
 from cnnlab.tracking.params import is_bookkeeping
 from cnnlab.tracking.provenance import command_line
@@ -170,6 +171,8 @@ def fit_and_test(
     elif tracking.log_model and trainer.is_global_zero:
         example = task.serving_example(next(iter(data.test_dataloader())))
         log_pytorch_model(run, task.serving_network(), example, task.serving_dynamic_dims)
+    if tracking.export and trainer.is_global_zero:
+        export_run(run, config, best, tracking.export, Path(config["run_dir"]) / "export")
     if tracking.register_as and trainer.is_global_zero and not run.offline:
         version = register_predictor(run, best, config, tracking.register_as)
         print(f"registered as models:/{tracking.register_as}/{version}")

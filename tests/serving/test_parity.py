@@ -1,6 +1,7 @@
-"""Every task of the registry trained, restored and predicted. `cnnlab predict` on the files of a run's test split
-gives what the test step computes on the same images: one pre-processing, owned by the data, for evaluation and
-prediction (detection once fed un-normalised pixels)."""
+"""Every task of the registry trained, restored, predicted and exported. `cnnlab predict` on the files of a run's
+test split gives what the test step computes on the same images: one pre-processing, owned by the data, for
+evaluation and prediction (detection once fed un-normalised pixels); `cnnlab export` files, run by their own
+runtimes, give the same test metrics."""
 
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from cnnlab.commands import predict
 from cnnlab.config_files import CONFIG_DIR, CONFIG_NAME
 from cnnlab.data import build_data
 from cnnlab.tasks import TASKS, restore_task
-from tests.conftest import FAST, migrated_store
+from tests.conftest import FAST, cli, migrated_store
 
 SMALL_SHAPES = ["data.num_train=16", "data.num_val=8", "data.num_test=8", "data.batch_size=4"]
 RECIPES = {
-    "classification": ["task=classification"],
+    "classification": ["task=classification", "tracking.export=[onnx]"],
     "segmentation": ["task=segmentation", *SMALL_SHAPES],
     "detection": ["task=detection", *SMALL_SHAPES, "task.score_thresh=0.0"],
     "text": ["task=text", "backbone.embedding_dim=8", "backbone.maps=4"],
@@ -199,3 +200,115 @@ def test_the_served_model_answers_image_bytes_as_predict_answers_files(trained, 
             sent = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.pop("mask_png")))))
             assert np.array_equal(sent, np.asarray(Image.open(result.pop("mask"))))
         assert {**answer, "input": ""} == {**result, "input": ""}
+
+
+# Every task in every format would cost the suite a minute: each format is exported for at least one task, each
+# task in at least one format, and scripts/bench_export.py runs the whole matrix.
+EXPORTS = {"classification": ["torchscript", "pt2"], "text": ["onnx", "torchscript", "pt2"],
+           "segmentation": ["onnx"], "detection": ["onnx"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_task_exports_and_the_file_agrees_with_pytorch_on_the_test_split(trained, name: str,
+                                                                               tmp_path: Path) -> None:
+    """`cnnlab export` writes each format's file and manifest, runs the file on the test split and logs its
+    metrics beside their delta from PyTorch; classification also exported itself at the end of its training
+    (tracking.export=[onnx])."""
+    store, runs = trained
+    run_id, _ = runs[name]
+    assert cli_export(store, run_id, "--format", *EXPORTS[name], "--output", str(tmp_path)) == 0
+    client = MlflowClient(store)
+    metrics = client.get_run(run_id).data.metrics
+    formats = EXPORTS[name] + (["onnx"] if name == "classification" else [])
+    key = {"segmentation": "miou", "detection": "map_50"}.get(name, "acc")
+    for fmt in formats:
+        assert abs(metrics[f"export/{fmt}/{key}_delta"]) <= 0.001 and f"export/{fmt}/{key}" in metrics
+        logged = {Path(f.path).name for f in client.list_artifacts(run_id, f"export/{fmt}")}
+        file_name = {"onnx": "model.onnx", "torchscript": "model.pt", "pt2": "model.pt2"}[fmt]
+        assert {file_name, "cnnlab-export.json"} <= logged
+    manifest = json.loads((tmp_path / EXPORTS[name][0] / "cnnlab-export.json").read_text())
+    _, task, _ = source(store, runs[name][1])
+    assert manifest["run_id"] == run_id and manifest["class_names"] == task.class_names
+    if name == "text":
+        assert (tmp_path / "onnx" / "vocabulary.txt").read_text().split("\n")[:-1] == task.vocabulary.tokens
+
+
+def cli_export(store: str, *args: str) -> int:
+    from cnnlab.commands import export
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", store)
+        return export.main(list(args))
+
+
+def exported(name: str, task, data, fmt: str, folder: Path):
+    """(the spec, the exported file run by its runtime) for a restored task."""
+    from cnnlab.serving.exported import EXPORT_SPECS
+    from cnnlab.serving.formats import FORMATS
+
+    spec = EXPORT_SPECS.get(name)(task, {})
+    path = folder / FORMATS.get(fmt).file_name
+    FORMATS.get(fmt).save(spec, spec.example(data.test_dataloader()), path, "{}")
+    return spec, FORMATS.get(fmt).load(path)
+
+
+def test_the_exported_text_model_takes_sentences_of_any_length(trained, tmp_path: Path) -> None:
+    store, runs = trained
+    _, task, data = source(store, runs["text"][1])
+    spec, run_onnx = exported("text", task, data, "onnx", tmp_path)
+    for length in (1, 2, 37):
+        ids = torch.randint(2, len(task.vocabulary), (3, length))
+        (probabilities,) = run_onnx(ids)
+        assert torch.allclose(probabilities, task.predict_step(ids, 0), atol=1e-5)
+
+
+def test_the_exported_segmentation_model_takes_other_sizes(trained, tmp_path: Path) -> None:
+    store, runs = trained
+    _, task, data = source(store, runs["segmentation"][1])
+    spec, run_pt2 = exported("segmentation", task, data, "pt2", tmp_path)
+    pixels = torch.randint(0, 256, (1, 3, 64, 96), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(run_pt2(pixels)[0], spec.module(pixels))
+
+
+def test_an_exported_detector_answers_an_image_without_detections(trained, tmp_path: Path) -> None:
+    """torchvision's exported detectors used to fail on an image where nothing passes the score threshold."""
+    store, runs = trained
+    _, task, data = source(store, runs["detection"][1])
+    task.net.roi_heads.score_thresh = 1.01  # nothing can pass
+    spec, run_onnx = exported("detection", task, data, "onnx", tmp_path)
+    boxes, scores, labels = run_onnx(torch.zeros(3, 80, 64, dtype=torch.uint8))
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and labels.shape == (0,)
+
+
+def test_an_export_that_disagrees_with_pytorch_fails_and_logs_nothing(trained, tmp_path: Path, capfd,
+                                                                      monkeypatch) -> None:
+    from dataclasses import replace
+
+    from cnnlab.serving.formats import FORMATS
+
+    store, runs = trained
+    run_id, _ = runs["segmentation"]  # exported as pt2 by no other test that logs
+    real = FORMATS.get("pt2")
+    classes = len(source(store, runs["segmentation"][1])[1].class_names)
+
+    def shifted(path: Path):  # an exporter that gets every pixel's class wrong
+        run = real.load(path)
+        return lambda *inputs: ((run(*inputs)[0] + 1) % classes,)
+
+    monkeypatch.setitem(FORMATS._entries, "pt2", replace(real, load=shifted))
+    result = cli(capfd, "export", run_id, "--format", "pt2", "--output", str(tmp_path), store=store)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"cnnlab: error: the pt2 export of run {run_id} disagrees with PyTorch on the test split")
+    assert not [key for key in MlflowClient(store).get_run(run_id).data.metrics if key.startswith("export/pt2/")]
+    assert not MlflowClient(store).list_artifacts(run_id, "export/pt2")
+
+
+def test_an_export_folder_of_another_run_is_refused(trained, tmp_path: Path, capfd) -> None:
+    store, runs = trained
+    cli(capfd, "export", runs["text"][0], "--format", "pt2", "--output", str(tmp_path), store=store)
+    result = cli(capfd, "export", runs["classification"][0], "--format", "pt2", "--output", str(tmp_path),
+                 store=store)  # fmt: skip
+    assert result.returncode == 1
+    assert f"holds the export of run {runs['text'][0]}" in result.stderr

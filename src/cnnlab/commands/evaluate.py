@@ -19,11 +19,9 @@ def main(args: list[str]) -> int:
     import pytorch_lightning as pl
 
     from cnnlab.console import quiet_lightning
-    from cnnlab.data import build_data
-    from cnnlab.data.relabel import align_classes
     from cnnlab.preflight import check_choices
+    from cnnlab.restored import restored_with_data
     from cnnlab.resume import with_overrides
-    from cnnlab.tasks import restore_task
     from cnnlab.tracking.callbacks import MlflowArtifacts
     from cnnlab.tracking.datasets import log_splits
     from cnnlab.tracking.run import tracked_run
@@ -34,12 +32,7 @@ def main(args: list[str]) -> int:
     source = load_source_run(client, options.run_id)
     config = with_overrides(source.config, options.overrides)
     check_choices(config)
-    task = restore_task(config["task"]["name"], source.checkpoint("best"))
-    data = build_data(config["data"])
-    if task.encodes_with_vocabulary:  # text: the model's own vocabulary, not one built anew from the new data
-        data.use_vocabulary(task.vocabulary)
-    data.setup()
-    align_classes(data, task.class_names)  # the data's labels in the model's order, by class name
+    task, data = restored_with_data(config, source.checkpoint("best"))
     with tracked_run(
         tracking_uri=client.tracking_uri,
         experiment=config["tracking"]["experiment"],

@@ -84,6 +84,14 @@ def normalization(normalize: Mapping[str, Sequence[float]]) -> A.Normalize:
     return A.Normalize(mean=list(normalize["mean"]), std=list(normalize["std"]), max_pixel_value=255.0)
 
 
+def pixels_of(images: torch.Tensor, normalize: Mapping[str, Sequence[float]]) -> torch.Tensor:
+    """The uint8 pixels (N, C, H, W) a batch was normalised from: exact, for the evaluation pipeline resizes and
+    pads 8-bit images before `normalization`, and inverting it in float32 lands within 1e-3 of those integers."""
+    mean = torch.tensor(normalize["mean"], dtype=torch.float32).view(-1, 1, 1)
+    std = torch.tensor(normalize["std"], dtype=torch.float32).view(-1, 1, 1)
+    return ((images.float() * std + mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
+
+
 def seed_worker_transform(worker_id: int) -> None:
     """DataLoader worker_init_fn: Lightning's per-worker seeding plus a distinct seed for the worker's transform.
 

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from cnnlab.errors import CnnlabError
 from cnnlab.run_folder import is_held
 from cnnlab.tasks.checkpoints import checkpoint_run_id
+from cnnlab.tracking.run import TrackedRun
 from cnnlab.tracking.run_ids import find_run
 from cnnlab.tracking.tags import ERROR_TAG, RUN_DIR_TAG, SWEEP_PARENT_TAG
 
@@ -31,6 +32,11 @@ class SourceRun:
     @property
     def run_id(self) -> str:
         return self.run.info.run_id
+
+    def tracked(self) -> TrackedRun:
+        """The run, to log more to it after it ended (exports)."""
+        return TrackedRun(self.client, self.run_id, self.run.info.experiment_id, self.client.tracking_uri,
+                          self.run.info.run_name)  # fmt: skip
 
     def checkpoint(self, which: str = "best") -> Path:
         """The run's `which` checkpoint (best | last): its local file when the run id stamped in it says it is this
