@@ -70,7 +70,7 @@ def test_map_matches_cocoeval() -> None:
     images = [torch.zeros(3, 100, 100)] * len(TARGETS)
     targets = [{**as_tensors(t), "image_id": i + 1} for i, t in enumerate(TARGETS)]
     task.eval()
-    task._update_map(task.val_map, task.step((images, targets)))
+    task.update_map(task.val_map, task.step((images, targets)))
     result = task.val_map.compute()
     stats = cocoeval_stats()
     assert float(result["map"]) == pytest.approx(stats[0], abs=1e-6)

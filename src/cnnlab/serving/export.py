@@ -64,13 +64,23 @@ def export_task(
     to the task), and returns the result; raises CnnlabError when the export disagrees with the eager network."""
     export_format = FORMATS.get(format_name)
     spec = EXPORT_SPECS.get(task.task_name)(task.eval(), data_settings)
+    if format_name in spec.unsupported:
+        raise CnnlabError(f"--format {format_name}: {spec.unsupported[format_name]}")
     claim_folder(out_dir, run_id)
     example = spec.example(data.test_dataloader())
     manifest = describe(spec, format_name, export_format.file_name, run_id)
     path = out_dir / export_format.file_name
     started = time.perf_counter()
     partial = path.with_name(f".partial-{path.name}")  # a kill mid-write leaves no half file under the real name
-    export_format.save(spec, example, partial, json.dumps(manifest))
+    try:
+        export_format.save(spec, example, partial, json.dumps(manifest))
+    except Exception as err:  # the exporters raise many types; what failed is the format, said in one line
+        partial.unlink(missing_ok=True)
+        reason = " ".join(str(err).split())[:300]
+        raise CnnlabError(
+            f"--format {format_name}: the exporter failed on run {run_id}'s network ({type(err).__name__}: {reason}); "
+            "try another format"
+        ) from err
     os.replace(partial, path)
     exported_in = time.perf_counter() - started
     write_sidecars(spec, out_dir, manifest)

@@ -11,7 +11,8 @@ those exact 8-bit pixels, so the exported graph is checked on what a user would 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, List  # noqa: UP035 (TorchScript reads typing's List)
 
 import torch
 from torch import Tensor, nn
@@ -20,9 +21,9 @@ from torchmetrics import Metric, MetricCollection
 
 from cnnlab.data.segmentation import SIZE_MULTIPLE
 from cnnlab.data.transforms import pixels_of
-from cnnlab.models.detection import without_background
 from cnnlab.registry import Registry
 from cnnlab.tasks import BaseTask
+from cnnlab.tasks.base import StepOutput
 
 MAX_SIDE = 8192  # the largest image side an exported image graph accepts
 
@@ -73,7 +74,10 @@ class ClassMasks(nn.Module):
 
 class Detections(nn.Module):
     """One image (uint8, (C, H, W)) -> boxes (K, 4: x0, y0, x1, y1 in pixels), scores (K), labels (K: 1..classes)
-    and, for Mask R-CNN, masks (K, 1, H, W: probabilities). K may be 0."""
+    and, for Mask R-CNN, masks (K, 1, H, W: probabilities). K may be 0. Written for TorchScript too (the scripted
+    detector returns (losses, detections))."""
+
+    __constants__ = ["with_masks"]  # TorchScript compiles only the branch this model takes
 
     def __init__(self, task: BaseTask) -> None:
         super().__init__()
@@ -81,11 +85,15 @@ class Detections(nn.Module):
         self.detector = task.net
         self.with_masks = task.with_masks
 
-    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
-        found = without_background(self.detector([self.normalized(image)]))[0]
+    def forward(self, image: Tensor) -> List[Tensor]:  # noqa: UP006 (TorchScript reads typing's List)
+        outputs = self.detector([self.normalized(image)])
+        if isinstance(outputs, tuple):
+            outputs = outputs[1]
+        found = outputs[0]
+        keep = found["labels"] > 0  # single-stage heads score the background like any class
         if self.with_masks:
-            return found["boxes"], found["scores"], found["labels"], found["masks"]
-        return found["boxes"], found["scores"], found["labels"]
+            return [found["boxes"][keep], found["scores"][keep], found["labels"][keep], found["masks"][keep]]
+        return [found["boxes"][keep], found["scores"][keep], found["labels"][keep]]
 
 
 class ExportSpec:
@@ -94,6 +102,8 @@ class ExportSpec:
     input_names: tuple[str, ...] = ("images",)
     output_names: tuple[str, ...]
     checked_metrics: tuple[str, ...] | None = None  # metric keys compared between eager and exported (None: all)
+    onnx_exporter = "dynamo"  # torch.onnx's exporter: dynamo (torch.export-based) or torchscript (dynamic_axes)
+    unsupported: dict[str, str] = {}  # format -> why this task cannot be exported to it
 
     def __init__(self, task: BaseTask, data_settings: Mapping[str, Any]) -> None:
         self.task = task
@@ -102,6 +112,10 @@ class ExportSpec:
 
     def build_module(self) -> nn.Module:
         raise NotImplementedError
+
+    def scripting(self) -> AbstractContextManager:
+        """What must hold while TorchScript compiles the module (nothing, unless a task says)."""
+        return nullcontext()
 
     def example(self, batches: Iterable[Any]) -> tuple[Tensor, ...]:
         """Inputs the export is traced with: the first test batch's (two samples at least, for torch.export
@@ -245,3 +259,78 @@ class SegmentationExport(ExportSpec):
             "outputs": [{"name": "masks", "dtype": "int64", "shape": ["batch", "height", "width"],
                          "meaning": "class index per pixel (class_names[i]); crop off the padding"}],  # fmt: skip
         }
+
+
+@EXPORT_SPECS.register("detection")
+class DetectionExport(ExportSpec):
+    input_names = ("image",)
+    # torch.onnx's TorchScript-based exporter: the torch.export-based one cannot trace torchvision's detectors
+    # (their number of boxes depends on the data); this one is torchvision's own tested path to ONNX.
+    onnx_exporter = "torchscript"
+    unsupported = {"pt2": "torch.export cannot trace torchvision's detectors (how many boxes survive depends on "
+                          "the image, and their code branches on it); export detection as onnx or torchscript"}
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return ("boxes", "scores", "labels", "masks") if self.task.with_masks else ("boxes", "scores", "labels")
+
+    @property
+    def checked_metrics(self) -> tuple[str, ...]:
+        names = ("map", "map_50", "map_75", "mar_100")
+        return tuple(f"{kind}_{name}" for kind in ("bbox", "segm") for name in names) + names
+
+    def build_module(self) -> nn.Module:
+        return Detections(self.task)
+
+    def scripting(self) -> AbstractContextManager:
+        from cnnlab.serving.torchvision_script import eager_resize_scale
+
+        return eager_resize_scale()
+
+    def calls(self, batch: Any) -> list[tuple[Tensor, ...]]:
+        return [(pixels_of(image, self.task.hparams.normalize),) for image in batch[0]]
+
+    def example(self, batches: Iterable[Any]) -> tuple[Tensor, ...]:
+        return self.calls(next(iter(batches)))[0]
+
+    def dynamic_shapes(self) -> tuple[dict[int, Any], ...]:
+        return ({1: Dim("height", min=2, max=MAX_SIDE), 2: Dim("width", min=2, max=MAX_SIDE)},)
+
+    def dynamic_axes(self) -> dict[str, dict[int, str]]:
+        """The same for the TorchScript-based ONNX exporter, which names dimensions instead."""
+        axes = {"image": {1: "height", 2: "width"}, **{name: {0: "detections"} for name in self.output_names}}
+        if self.task.with_masks:
+            axes["masks"] = {0: "detections", 2: "height", 3: "width"}
+        return axes
+
+    def metrics(self) -> Metric:
+        metric = self.task.test_map.clone()
+        metric.reset()
+        return metric
+
+    def update(self, metrics: Any, outputs: list[tuple[Tensor, ...]], batch: Any) -> None:
+        keys = ("boxes", "scores", "labels", "masks")
+        predictions = [dict(zip(keys, found, strict=False)) for found in outputs]
+        self.task.update_map(metrics, StepOutput(None, predictions, batch[1], len(predictions)))
+
+    def manifest(self) -> dict[str, Any]:
+        size = self.data_settings.get("image_size")
+        resize = [f"scale so that the longer side is {size} pixels (OpenCV, bilinear)"] if size else []
+        outputs = [
+            {"name": "boxes", "dtype": "float32", "shape": ["detections", 4], "meaning": "x0, y0, x1, y1 in pixels"},
+            {"name": "scores", "dtype": "float32", "shape": ["detections"]},
+            {"name": "labels", "dtype": "int64", "shape": ["detections"],
+             "meaning": "1..classes: label k is class_names[k - 1] (0, the background, is never returned)"},
+        ]  # fmt: skip
+        if self.task.with_masks:
+            outputs.append({"name": "masks", "dtype": "float32", "shape": ["detections", 1, "height", "width"],
+                            "meaning": "per-pixel probability of each detection's instance; > 0.5 is the mask"})
+        return {
+            "inputs": [image_input(self.task, "height", "width", batched=False)],
+            "before_the_graph": [READING, *resize, "channels first: (channels, height, width), one image per call"],
+            "in_the_graph": [in_graph_normalization(self.task),
+                             f"the detector ({self.task.hparams.arch}: resizes inside to "
+                             f"{self.task.hparams.min_size}-{self.task.hparams.max_size} px and back), "
+                             f"score threshold {self.task.hparams.score_thresh}, background dropped"],
+            "outputs": outputs,
+        }  # fmt: skip

@@ -23,6 +23,7 @@ from cnnlab.registry import Registry
 from cnnlab.serving.exported import ExportSpec
 
 MANIFEST = "cnnlab-export.json"
+ONNX_OPSET = 17  # for the TorchScript-based exporter; the dynamo one picks its own
 Runner = Callable[..., tuple[Tensor, ...]]  # input tensors -> output tensors
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,17 @@ def as_tuple(outputs: Any) -> tuple[Tensor, ...]:
 def exporter_quiet() -> Iterator[None]:
     """The exporters narrate every pass on stdout and warn about what tracing cannot see; the check that follows
     each export is what decides whether the file is right, so their chatter stays out of the user's console."""
+    loggers = [logging.getLogger(name) for name in ("torch", "torch.onnx", "torch.export", "torch._dynamo")]
+    levels = [logger.level for logger in loggers]
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        yield
+        for logger in loggers:  # a failing export logs its whole graph before raising
+            logger.setLevel(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def _exported_program(spec: ExportSpec, example: tuple[Tensor, ...]) -> torch.export.ExportedProgram:
@@ -58,11 +67,16 @@ def _exported_program(spec: ExportSpec, example: tuple[Tensor, ...]) -> torch.ex
 def save_onnx(spec: ExportSpec, example: tuple[Tensor, ...], path: Path, manifest: str) -> None:
     import onnx
 
+    names = {"input_names": list(spec.input_names), "output_names": list(spec.output_names)}
     with exporter_quiet():
-        program = torch.onnx.export(spec.module, example, dynamic_shapes=spec.dynamic_shapes(), dynamo=True,
-                                    input_names=list(spec.input_names), output_names=list(spec.output_names),
-                                    verbose=False)  # fmt: skip
-    model = program.model_proto
+        if spec.onnx_exporter == "torchscript":
+            torch.onnx.export(spec.module, example, str(path), dynamo=False, opset_version=ONNX_OPSET,
+                              dynamic_axes=spec.dynamic_axes(), **names)  # fmt: skip
+            model = onnx.load(str(path))
+        else:
+            program = torch.onnx.export(spec.module, example, dynamic_shapes=spec.dynamic_shapes(), dynamo=True,
+                                        verbose=False, **names)  # fmt: skip
+            model = program.model_proto
     entry = model.metadata_props.add()
     entry.key, entry.value = "cnnlab", manifest
     onnx.save(model, str(path))
@@ -86,9 +100,11 @@ def save_torchscript(spec: ExportSpec, example: tuple[Tensor, ...], path: Path, 
     example's size instead (the check on the test split then says whether that held)."""
     with exporter_quiet():
         try:
-            module = torch.jit.script(spec.module)
+            with spec.scripting():
+                module = torch.jit.script(spec.module)
         except Exception as err:  # TorchScript raises many error types for code it cannot compile
-            log.warning("TorchScript cannot script the network (%s); tracing it", str(err).splitlines()[0][:200])
+            reason = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+            log.warning("TorchScript cannot script the network (%s); tracing it", reason[:200])
             module = torch.jit.trace(spec.module, example, check_trace=False)
         torch.jit.save(module, str(path), _extra_files={MANIFEST: manifest})
 
@@ -96,7 +112,13 @@ def save_torchscript(spec: ExportSpec, example: tuple[Tensor, ...], path: Path, 
 def load_torchscript(path: Path) -> Runner:
     with exporter_quiet():  # torch deprecates TorchScript in favour of torch.export; the format is still asked for
         module = torch.jit.load(str(path), map_location="cpu").eval()
-    return lambda *inputs: as_tuple(module(*inputs))
+
+    def run(*inputs: Tensor) -> tuple[Tensor, ...]:
+        with warnings.catch_warnings():  # scripted torchvision detectors warn on every call that they return a pair
+            warnings.simplefilter("ignore", UserWarning)
+            return as_tuple(module(*inputs))
+
+    return run
 
 
 def save_pt2(spec: ExportSpec, example: tuple[Tensor, ...], path: Path, manifest: str) -> None:

@@ -79,7 +79,7 @@ class DetectionTask(BaseTask):
         return StepOutput(sum(losses.values()), batch_size=len(images))
 
     def on_evaluated(self, stage: str, batch: Batch, out: StepOutput, batch_idx: int) -> None:
-        predictions = self._update_map(self.val_map if stage == "val" else self.test_map, out)
+        predictions = self.update_map(self.val_map if stage == "val" else self.test_map, out)
         if batch_idx == 0 and stage == "test":
             self.add_figure("overlays/test_best.png", self._overlay(batch, predictions))
         elif batch_idx == 0 and not self.trainer.sanity_checking and self.current_epoch + 1 == self.trainer.max_epochs:
@@ -105,7 +105,7 @@ class DetectionTask(BaseTask):
             self.add_text("classes.tsv", class_key_table(self.class_names))
         self.test_map.reset()
 
-    def _update_map(self, metric: MeanAveragePrecision, out: StepOutput) -> list[dict[str, Tensor]]:
+    def update_map(self, metric: MeanAveragePrecision, out: StepOutput) -> list[dict[str, Tensor]]:
         predictions, targets = out.predictions, out.targets
         if self.with_masks:  # torchmetrics wants boolean (N, H, W) masks
             predictions = [{**p, "masks": p["masks"][:, 0] > 0.5} for p in predictions]
