@@ -8,12 +8,13 @@ STORE := outputs/mlflow
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 5000
 
-.PHONY: train test ui lint bench gpu-check
+.PHONY: train test ui lint bench gpu-check lock
 
-$(STAMP): pyproject.toml
+# requirements.lock: the exact versions the suite passed with, as constraints (`make lock` rewrites it)
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 train: $(STAMP)
@@ -38,3 +39,9 @@ bench: $(STAMP)
 # The GPU path on a machine with one CUDA GPU (README "GPU check"); ARGS=--quick runs tiny sizes on any device.
 gpu-check: $(STAMP)
 	$(BIN)/python scripts/gpu_check.py $(ARGS)
+
+# After upgrading a package and passing `make test`: record the venv's versions as the new constraints.
+lock: $(STAMP)
+	{ echo "# The exact versions the test suite passed with; make train / make test install with them as pip constraints."; \
+	  echo "# Rewritten by make lock (after make test passes), from: $$($(BIN)/python -V), $$(uname -m)."; \
+	  $(BIN)/pip freeze --exclude-editable; } > requirements.lock

@@ -41,7 +41,11 @@ def inputs_at(spec, data, batch_size: int) -> list[tuple[torch.Tensor, ...]]:
         calls += spec.calls(batch)
     if len(calls) > 1 and calls[0][0].ndim == 3:  # detection: single images
         return [calls[i % len(calls)] for i in range(batch_size)]
-    joined = torch.cat([inputs[0] for inputs in calls])
+    tensors = [inputs[0] for inputs in calls]
+    if tensors[0].ndim == 2:  # sentences: batches padded to their own longest, here to the longest of all
+        longest = max(t.shape[1] for t in tensors)
+        tensors = [torch.nn.functional.pad(t, (0, longest - t.shape[1])) for t in tensors]
+    joined = torch.cat(tensors)
     repeated = joined.repeat_interleave(-(-batch_size // len(joined)), dim=0)[:batch_size]
     return [(repeated,)]
 
@@ -108,7 +112,8 @@ def table_row(row: dict) -> str:
     if not row["passed"]:
         return f"| {row['task']} | {row['format']} | FAIL | {row['error'][:80]} | | | |"
     return (
-        f"| {row['task']} | {row['format']} | pass | {row['metric']} {row['exported']:.4f} ({row['delta']:+.0e}) | "
+        f"| {row['task']} | {row['format']} | pass | {row['metric']} {row['exported']:.4f} ({row['delta']:+.4f}; "
+        f"outputs within {row['output_gap']:.0e}) | "
         f"{row['size_mb']:.1f} MB | {row['exported_ms_b1']:.2f} / {row['eager_ms_b1']:.2f} "
         f"({row['speedup_b1']:.2f}x) | {row['exported_ms_b32']:.2f} / {row['eager_ms_b32']:.2f} "
         f"({row['speedup_b32']:.2f}x) |"

@@ -326,3 +326,19 @@ def test_an_export_folder_of_another_run_is_refused(trained, tmp_path: Path, cap
                  store=store)  # fmt: skip
     assert result.returncode == 1
     assert f"holds the export of run {runs['text'][0]}" in result.stderr
+
+
+def test_exporting_a_run_without_a_checkpoint_is_one_line(trained, tmp_path: Path, capfd) -> None:
+    store, runs = trained
+    client = MlflowClient(store)
+    loaded, _, _ = source(store, runs["text"][1])
+    run_id = client.create_run(runs["text"][1].info.experiment_id).info.run_id
+    client.log_text(run_id, yaml.safe_dump({**loaded.config, "run_dir": str(tmp_path / "gone")}), "config.yaml")
+    client.set_terminated(run_id)
+    result = cli(capfd, "export", run_id, "--output", str(tmp_path / "export"), store=store)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"cnnlab: error: run {run_id} has no best checkpoint: not at {tmp_path / 'gone'}/checkpoints/best.ckpt, and "
+        "none was logged as an artifact (tracking.log_checkpoint=true logs it)"
+    ]
+    assert not (tmp_path / "export").exists()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
+from cnnlab.commands.parsing import CommandParser
 from cnnlab.commands.store import add_tracking_uri_option, client_for
 
 # Written out rather than imported: --help must not load MLflow (tracking.compare.RUN_KINDS and STATUSES; a test
@@ -16,7 +15,7 @@ characters or more); every command that takes a RUN_ID (predict, evaluate, repro
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="cnnlab compare", description=__doc__.split(":", 1)[1].strip(), epilog=EPILOG
     )
     parser.add_argument("--experiment", help="experiment name (default: the newest experiment with runs to compare)")

@@ -3,14 +3,13 @@ other data (dotted overrides of its config, e.g. data.root=DIR), logged to a new
 
 from __future__ import annotations
 
-import argparse
-
+from cnnlab.commands.parsing import CommandParser
 from cnnlab.commands.store import add_tracking_uri_option, client_for
 from cnnlab.tracking.tags import EVALUATES_TAG
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cnnlab evaluate", description=__doc__.split(":", 1)[1].strip())
+    parser = CommandParser(prog="cnnlab evaluate", description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("run_id", metavar="RUN_ID")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     add_tracking_uri_option(parser)

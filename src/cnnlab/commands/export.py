@@ -4,16 +4,16 @@ than 0.001 apart fails), logged to the run as export/<format>/ artifacts and met
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from cnnlab.commands.parsing import CommandParser
 from cnnlab.commands.store import add_tracking_uri_option, client_for
 
 FORMAT_NAMES = ("onnx", "torchscript", "pt2")  # cnnlab.serving.formats.FORMATS, listed without importing torch
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cnnlab export", description=__doc__.split(":", 1)[1].strip())
+    parser = CommandParser(prog="cnnlab export", description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("run_id", metavar="RUN_ID", help="a run id (or a unique prefix of one), or 'last'")
     parser.add_argument("--format", nargs="+", choices=FORMAT_NAMES, default=["onnx"], dest="formats",
                         help="one or more formats (default: onnx)")  # fmt: skip

@@ -4,18 +4,18 @@ probabilities for images and sentences (a sentence, or a file of them one per li
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
+from cnnlab.commands.parsing import CommandParser
 from cnnlab.commands.store import add_tracking_uri_option, client_for
 from cnnlab.errors import CnnlabError
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cnnlab predict", description=__doc__.split(":", 1)[1].strip())
+    parser = CommandParser(prog="cnnlab predict", description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("run_id", metavar="RUN_ID")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or sentences / text files")
     parser.add_argument("--output", metavar="FILE", help="write JSON lines here (default: stdout)")

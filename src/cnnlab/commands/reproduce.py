@@ -7,12 +7,12 @@ reductions run in a different order each time make runs differ slightly: there |
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import time
 from pathlib import Path
 
+from cnnlab.commands.parsing import CommandParser
 from cnnlab.commands.store import add_tracking_uri_option, client_for
 from cnnlab.tracking.tags import REPRODUCES_TAG
 
@@ -20,7 +20,7 @@ GPU_TOLERANCE = 0.01
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cnnlab reproduce", description=__doc__.split("\n\n")[0])
+    parser = CommandParser(prog="cnnlab reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_id", metavar="RUN_ID")
     add_tracking_uri_option(parser)
     options = parser.parse_args(args)
@@ -56,11 +56,15 @@ def main(args: list[str]) -> int:
 
 
 def warn_about_differences(then: dict[str, str], now: dict[str, str], prefix: str) -> None:
+    from cnnlab.tracking.provenance import pip_command
+
     for key, value in sorted(now.items()):
         if key.startswith(prefix) or key == "cnnlab.git_commit":
             before = then.get(key)
             if before is not None and before != value:
                 print(f"warning: {key.removeprefix(prefix)} was {before}, is {value}: results may differ")
+    if command := pip_command(then, now):
+        print(f"the run's package versions: {command}")
 
 
 MACHINE_METRICS = ("time/", "system/")  # timings and system metrics measure the machine, not the result

@@ -3,14 +3,14 @@ metrics, tags, artifacts, final status) to that server, in order; records alread
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
+from cnnlab.commands.parsing import CommandParser
 from cnnlab.errors import CnnlabError
 
 
 def main(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cnnlab upload", description=__doc__.split(":", 1)[1].strip())
+    parser = CommandParser(prog="cnnlab upload", description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("run_dir", help="the run folder the outage message named")
     parser.add_argument("--tracking-uri", help="send to this server instead of the one the run used")
     options = parser.parse_args(args)

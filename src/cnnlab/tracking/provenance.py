@@ -51,6 +51,17 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
+def pip_command(then: dict[str, str], now: dict[str, str]) -> str | None:
+    """The pip command that installs the package versions a run recorded (its cnnlab.env.* tags) where they differ
+    from `now`'s; None when none differs. Python itself and the device are not pip's to change."""
+    pins = [
+        f"{package.replace('_', '-')}=={then[key]}"
+        for package in PACKAGES
+        if (key := f"{ENV_TAG_PREFIX}{package}") in then and then[key] != now.get(key) and then[key] != "absent"
+    ]
+    return f"pip install {' '.join(pins)}" if pins else None
+
+
 def command_line() -> str:
     """The command as the user typed it (COMMAND_ENV names a command that ran through another, e.g. make)."""
     return " ".join([os.environ.get(COMMAND_ENV) or Path(sys.argv[0]).name, shlex.join(sys.argv[1:])])
