@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_overhead.py
 	$(BIN)/python scripts/bench_augment.py
 	$(BIN)/python scripts/bench_startup.py
+	$(BIN)/python scripts/bench_export.py
 
 # The GPU path on a machine with one CUDA GPU (README "GPU check"); ARGS=--quick runs tiny sizes on any device.
 gpu-check: $(STAMP)
