@@ -26,6 +26,7 @@ commands:
   train [OVERRIDES...]   train and test one config (Hydra: -m for sweeps, --cfg job to print, --help for options)
   compare [OPTIONS]      runs of an experiment or sweep ranked by a metric, only differing params (--help)
   reproduce RUN_ID       re-run a past run into a new one and compare every metric
+  repeat RUN_ID|K=V...   one config under N seeds: each metric's mean, std and 95 % confidence interval
   evaluate RUN_ID [K=V]  test metrics of a run's best checkpoint (optionally on other data), in a new run
   predict RUN_ID INPUT…  predictions of a run's best checkpoint as JSON lines
   export RUN_ID          the best checkpoint as ONNX / TorchScript / pt2 files, checked on the test split
@@ -136,7 +137,8 @@ def subcommand(module: str) -> Callable[[list[str]], int]:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train_command,
-    **{name: subcommand(name) for name in ("compare", "reproduce", "evaluate", "predict", "export", "upload")},
+    **{name: subcommand(name) for name in ("compare", "reproduce", "repeat", "evaluate", "predict", "export",
+                                           "upload")},
 }
 
 if __name__ == "__main__":

@@ -70,6 +70,26 @@ def first_job(args: list[str]) -> list[str] | None:
     return job
 
 
+def composed_job(args: list[str]) -> dict:
+    """The resolved config of one job the overrides compose (a sweep is refused); run_dir is the caller's to set."""
+    from cnnlab.dispatch import resolve
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except HydraException as err:
+        raise CnnlabError(f"cannot parse the overrides: {one_line(err)}") from err
+    for override in overrides:
+        if override.is_sweep_override():
+            raise CnnlabError(
+                f"{override.input_line}: a sweep; this command trains one config (cnnlab train -m sweeps)"
+            )
+        if override.key_or_group.startswith(("hydra.", "hydra/")):
+            raise CnnlabError(f"{override.input_line}: Hydra's own settings apply to cnnlab train only")
+    check_overrides(args)
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return resolve(compose(CONFIG_NAME, overrides=[*args, "run_dir=outputs/repeats"]))
+
+
 def composed_tracking_uri(args: list[str]) -> str:
     """tracking.uri of the config the command line composes (its first job's)."""
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):

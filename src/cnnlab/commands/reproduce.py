@@ -67,14 +67,13 @@ def warn_about_differences(then: dict[str, str], now: dict[str, str], prefix: st
         print(f"the run's package versions: {command}")
 
 
-MACHINE_METRICS = ("time/", "system/")  # timings and system metrics measure the machine, not the result
-
-
 def compare_metrics(
     original: dict[str, float], reproduced: dict[str, float], tolerance: float
 ) -> list[tuple[str, float | None, float | None, float | None, str]]:
     """(metric, original, reproduced, difference, verdict) for every final metric of either run; timings
     (time/*) and system metrics (system/*) measure the machine, not the result, and are left out."""
+    from cnnlab.tracking.names import MACHINE_METRICS
+
     rows = []
     for key in sorted(k for k in set(original) | set(reproduced) if not k.startswith(MACHINE_METRICS)):
         a, b = original.get(key), reproduced.get(key)

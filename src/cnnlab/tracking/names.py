@@ -1,9 +1,13 @@
-"""Run names that tell runs apart in the MLflow UI's runs table and chart legends."""
+"""Run names that tell runs apart in the MLflow UI's runs table and chart legends, and the metric names that
+measure the machine rather than the result."""
 
 from __future__ import annotations
 
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
+
+# Timings and system metrics measure the machine, not the result: reproduce and repeat leave them out.
+MACHINE_METRICS = ("time/", "system/")
 
 
 def unique_run_name(client: MlflowClient, experiment_id: str, name: str) -> str:
