@@ -124,9 +124,53 @@ def test_an_interrupted_optuna_study_resumes_to_its_total(tmp_path: Path) -> Non
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 3 and "1 of 3 trials to run" in resumed.stdout
     parents, children = sweep_runs(store)
-    assert sorted(p.info.status for p in parents) == ["FINISHED", "KILLED"]
+    assert [p.info.status for p in parents] == ["FINISHED"]  # the study's own parent, reopened
+    assert parents[0].data.tags["cnnlab.resumes"] == "1" and "reopening the study's sweep parent" in resumed.stdout
     finished = [c for c in children if c.info.status == "FINISHED"]
-    assert len(finished) == 3
+    assert len(finished) == 3 and all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+
+
+def study_of(folder: Path) -> optuna.Study:
+    return optuna.load_study(study_name="classification-simple_cnn-digits",
+                             storage=f"sqlite:///{folder}/outputs/optuna/studies.db")  # fmt: skip
+
+
+def test_a_pruned_trial_stops_early_and_is_no_failure(tmp_path: Path, capfd, monkeypatch) -> None:
+    """Median pruning on the validation accuracy of each epoch: trials behind the study stop, their runs FINISHED
+    and tagged cnnlab.pruned, the study's trials PRUNED, the sweep a success."""
+    monkeypatch.chdir(tmp_path)
+    store = migrated_store(tmp_path / "mlflow.db")
+    result = cli(capfd, "train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.pruner=median",
+                 "hydra.sweeper.pruner_startup_trials=1", "optimizer.lr=choice(0.01,0.000000001)",
+                 *FAST[1:], "trainer.max_epochs=4", store=store)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    pruned = study_of(tmp_path).get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    assert pruned and len(study_of(tmp_path).get_trials(states=(optuna.trial.TrialState.FAIL,))) == 0
+    _, children = sweep_runs(store)
+    stopped = [c for c in children if "cnnlab.pruned" in c.data.tags]
+    assert len(stopped) == len(pruned) and all(c.info.status == "FINISHED" for c in children)
+    client = MlflowClient(store)
+    for run in stopped:  # validated up to the epoch it was pruned after, and tested
+        epochs = len(client.get_metric_history(run.info.run_id, "val/acc"))
+        assert epochs == int(run.data.tags["cnnlab.pruned"]) + 1 < 4 and "test/acc" in run.data.metrics
+    assert f"5 of 5 jobs finished ({len(pruned)} pruned early)" in result.stdout
+
+
+def test_asynchronous_workers_ask_for_a_trial_as_soon_as_they_are_free(tmp_path: Path, capfd, monkeypatch) -> None:
+    """Two workers, trials of 1 or 12 epochs: a worker whose short trial ended takes the next one while the long
+    one still runs (a batch would wait for it)."""
+    monkeypatch.chdir(tmp_path)
+    store = migrated_store(tmp_path / "mlflow.db")
+    result = cli(capfd, "train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
+                 "trainer.max_epochs=choice(1,12)", "+trainer.limit_train_batches=1", *FAST[2:], store=store)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = study_of(tmp_path).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 4
+    ends = [t.datetime_complete for t in trials]
+    assert any(trials[k].datetime_start < max(ends[:k]) for k in range(2, 4)), [(t.params, t.datetime_start,
+                                                                                 t.datetime_complete) for t in trials]
+    parents, children = sweep_runs(store)
+    assert len(parents) == 1 and len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
 
 
 def test_the_slurm_launcher_config_instantiates() -> None:

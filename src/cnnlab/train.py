@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, StochasticWeightAveragi
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from cnnlab.callbacks.choices import CallbackContext, build_callbacks, early_stop_note
+from cnnlab.callbacks.pruning import trial_pruning
 from cnnlab.callbacks.safety import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.console import kept_in, quiet_lightning
 from cnnlab.data import build_data
@@ -287,6 +288,7 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resum
         EpochSeeds(settings.seed),
         NonFiniteLoss(),
         FailureCheckpoints(run, run_dir / "checkpoints", log_checkpoint=log_checkpoint),
+        *trial_pruning(task.monitor, run),  # a trial of a pruned Optuna sweep
     ]
     context = CallbackContext(
         task.monitor, task.monitor_mode, run, distributed=spans_devices(config["trainer"]), resuming=resuming,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,35 @@ def sweep_job_number() -> int:
     return HydraConfig.get().job.num
 
 
+STUDY_TAG = "cnnlab.optuna_study"  # on a sweep's parent run: the Optuna study (storage and name) it belongs to
+
+
+def optuna_study_key(config: DictConfig) -> str | None:
+    """'<study name>@<storage>' for a sweep of cnnlab's Optuna sweeper with a persistent storage, else None."""
+    sweeper = config.hydra.sweeper
+    if not str(sweeper.get("_target_", "")).endswith("cnnlab_optuna.sweeper.OptunaSweeper") or not sweeper.storage:
+        return None
+    storage = re.sub(r"//[^/@]*@", "//", str(sweeper.storage))  # no user or password in a tag
+    return f"{sweeper.study_name}@{storage}"
+
+
+def study_parent(client, experiment_id: str, uri: str, study: str, created: TrackedRun | None = None):
+    """The oldest sweep parent run of the study, reopened when it had ended (a resumed study keeps its parent);
+    `created`, a parent this process just made, is deleted when an older one exists."""
+    from cnnlab.tracking.run import TrackedRun, reopen_run
+
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study}'",
+                              order_by=["attributes.start_time ASC"], max_results=1)  # fmt: skip
+    if not runs or (created is not None and runs[0].info.run_id == created.run_id):
+        return None
+    run = runs[0]
+    if created is not None:
+        client.delete_run(created.run_id)
+    if run.info.status != "RUNNING":
+        return reopen_run(client, run.info.run_id, uri, [])
+    return TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
+
+
 class SweepRuns(Callback):
     def __init__(self) -> None:
         self.parent: TrackedRun | None = None
@@ -72,13 +102,23 @@ class SweepRuns(Callback):
             "cnnlab.monitor": task["monitor"],
             "cnnlab.monitor_mode": task["monitor_mode"],
         }
-        name = f"sweep-{tracking['run_name'] or task['name']}"
-        run = client.create_run(experiment_id, run_name=name, tags=tags)
-        self.parent = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
+        study = optuna_study_key(config)
+        if study:
+            tags[STUDY_TAG] = study
+        self.parent = study_parent(client, experiment_id, uri, study) if study else None
+        if self.parent is None:
+            name = f"sweep-{tracking['run_name'] or task['name']}"
+            run = client.create_run(experiment_id, run_name=name, tags=tags)
+            self.parent = TrackedRun(client, run.info.run_id, experiment_id, uri, run.info.run_name)
+            if study:  # two workers starting one study at the same moment: both keep the older parent
+                self.parent = study_parent(client, experiment_id, uri, study, created=self.parent) or self.parent
+        else:
+            print(f"MLflow: reopening the study's sweep parent run {self.parent.run_id}")
+        self.sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         self.parent.log_text("\n".join(overrides) + "\n", "sweep_overrides.txt")
-        os.environ[PARENT_ENV] = run.info.run_id
+        os.environ[PARENT_ENV] = self.parent.run_id
         atexit.register(self._end_if_interrupted)
-        print(f"MLflow: sweep parent run {run.info.run_id} in {uri}")
+        print(f"MLflow: sweep parent run {self.parent.run_id} in {uri}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from cnnlab.tracking.sweep_summary import job_results, launched_jobs, summarise
@@ -88,16 +128,22 @@ class SweepRuns(Callback):
         parent, self.parent = self.parent, None
         os.environ.pop(PARENT_ENV, None)
         atexit.unregister(self._end_if_interrupted)
-        jobs = job_results(parent)
-        # A job stopped by a bad setting never made a run: count jobs by the folders Hydra made for them.
-        launched = max(len(jobs), launched_jobs(Path(config.hydra.sweep.dir)))
-        finished = sum(job["status"] == "FINISHED" for job in jobs)
+        jobs = job_results(parent)  # of every process and session of a study that shares the parent
+        # This command's jobs: those in its sweep folder. A job stopped by a bad setting never made a run: count
+        # jobs by the folders Hydra made for them.
+        mine = [job for job in jobs if Path(job["run_dir"]).resolve().is_relative_to(self.sweep_dir)]
+        launched = max(len(mine), launched_jobs(self.sweep_dir))
+        finished = sum(job["status"] == "FINISHED" for job in mine)
         self.failed_jobs = launched - finished
         global last_sweep_failures
         last_sweep_failures = self.failed_jobs
         best_job_line = summarise(parent, jobs)
-        parent.client.set_terminated(parent.run_id, "FINISHED" if finished else "FAILED")
-        print(f"MLflow: sweep {parent.run_id}: {finished} of {launched} jobs finished")
+        if not any(job["status"] == "RUNNING" for job in jobs):  # else a worker on another machine still runs
+            done = any(job["status"] == "FINISHED" for job in jobs)
+            parent.client.set_terminated(parent.run_id, "FINISHED" if done else "FAILED")
+        pruned = sum("cnnlab.pruned" in job["tags"] for job in mine)
+        print(f"MLflow: sweep {parent.run_id}: {finished} of {launched} jobs finished"
+              + (f" ({pruned} pruned early)" if pruned else ""))
         print(best_job_line)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -14,7 +14,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from cnnlab.plots.sweep import metric_vs_parameter_figure, parallel_coordinates_figure
 from cnnlab.tracking.run import TrackedRun
-from cnnlab.tracking.tags import OVERRIDES_TAG
+from cnnlab.tracking.tags import OVERRIDES_TAG, RUN_DIR_TAG
 
 
 def launched_jobs(sweep_dir: Path) -> int:
@@ -34,6 +34,7 @@ def job_results(parent: TrackedRun) -> list[dict[str, Any]]:
         rows.append({
             "run_id": child.info.run_id, "run_name": child.info.run_name, "status": child.info.status,
             "arguments": arguments, "overrides": overrides, "metrics": dict(child.data.metrics),
+            "run_dir": child.data.tags.get(RUN_DIR_TAG, ""), "tags": dict(child.data.tags),
         })  # fmt: skip
     return rows
 

@@ -1,14 +1,28 @@
-"""A Hydra sweeper on Optuna >= 4 whose studies resume.
+"""A Hydra sweeper on Optuna >= 4 whose studies resume, whose workers never wait for each other, and which prunes.
 
-hydra-optuna-sweeper pins optuna < 3, whose sqlite storage fails with SQLAlchemy 2 (which MLflow 3 needs), and it
-always runs n_trials more trials. Here n_trials is the study's total: rerunning an interrupted sweep with the same
-storage and study name runs only the trials still missing; trials the interruption left RUNNING are marked FAIL.
+hydra-optuna-sweeper pins optuna < 3, whose sqlite storage fails with SQLAlchemy 2 (which MLflow 3 needs), always
+runs n_trials more trials, and launches trials in batches of n_jobs that wait for their slowest trial. Here:
+- n_trials is the study's total: rerunning an interrupted sweep (or running the same sweep command on several
+  machines against one storage) runs only the trials still missing;
+- with n_jobs > 1 each of n_jobs worker processes asks the study for its next trial as soon as its last one ends;
+- `pruner` (median | hyperband | none) stops a trial whose per-epoch validation metric trails the study's
+  (cnnlab.callbacks.pruning reports it from inside the job);
+- while a trial runs its heartbeat goes to the storage; trials whose sweeper died (no heartbeat for grace_period
+  seconds) are failed through Optuna's public fail_stale_trials, and trials this process was running when it was
+  interrupted are failed at once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DIRECTIONS = {"max": "maximize", "min": "minimize"}
+LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher")  # others (SLURM) get batches through the launcher
+SURPLUS_ATTR = "cnnlab.surplus"  # a trial asked after another worker had asked the study's last one: not run
 
 
 class OptunaSweeper(Sweeper):
@@ -35,82 +51,291 @@ class OptunaSweeper(Sweeper):
         n_trials: int,
         n_jobs: int,
         params: DictConfig | None = None,
+        pruner: str = "none",
+        pruner_startup_trials: int = 4,
+        pruner_warmup_epochs: int = 1,
+        asynchronous: bool = True,
+        heartbeat_interval: int = 30,
+        grace_period: int = 120,
     ) -> None:
         """direction: maximize | minimize, None: from task.monitor_mode. params: {key: sweep override} searched
-        besides any sweep given on the command line. n_jobs: trials launched at once (one launcher batch)."""
+        besides any sweep given on the command line. n_jobs: trials running at once."""
+        from cnnlab.callbacks.pruning import PRUNERS
+
+        if pruner not in PRUNERS:
+            from cnnlab.errors import CnnlabError
+
+            raise CnnlabError(f"hydra.sweeper.pruner={pruner} is not an option; valid choices: {', '.join(PRUNERS)}")
         self.sampler = sampler  # Hydra has instantiated it already (its config has a _target_)
         self.direction = direction
-        self.storage = storage
+        self.storage_url = storage
         self.study_name = study_name
         self.n_trials = n_trials
-        self.n_jobs = n_jobs
+        self.n_jobs = max(1, n_jobs)
         self.params = OmegaConf.to_container(params) if params else {}
+        self.pruning = {"pruner": pruner, "startup_trials": pruner_startup_trials,
+                        "warmup_epochs": pruner_warmup_epochs}  # fmt: skip
+        self.asynchronous = asynchronous
+        self.heartbeat = (heartbeat_interval, grace_period)
         self.job_idx = 0
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
         self.direction = self.direction or DIRECTIONS[config.task.monitor_mode]
 
     def sweep(self, arguments: list[str]) -> list[Any]:
-        import optuna  # here: Hydra imports every plugin module to list them, also for `cnnlab train --help`
+        import optuna
 
         from hydra_plugins.cnnlab_optuna.search_space import split_arguments
 
         configured = [f"{key}={value}" for key, value in self.params.items()]
         space, fixed = split_arguments(configured + list(arguments))
-        study = self._study()
-        remaining = self.n_trials - _settle(study)
-        log.info("Optuna study %s in %s: %d of %d trials to run", study.study_name, self.storage, remaining,
-                 self.n_trials)  # fmt: skip
-        returns = []
-        while remaining > 0:
-            trials = [study.ask(space) for _ in range(min(self.n_jobs, remaining))]
-            batch = [(*fixed, *(f"{key}={trial.params[key]}" for key in space)) for trial in trials]
-            results = self.launcher.launch(batch, initial_job_idx=self.job_idx)
-            self.job_idx += len(results)
-            for trial, result in zip(trials, results, strict=True):
-                value = _objective(result)
-                if math.isfinite(value):
-                    study.tell(trial, value)
-                else:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            returns.append(results)
-            remaining -= len(trials)
+        study, storage = self._study()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # trials of a sweeper that died: FAIL, asked again
+        log.info("Optuna study %s in %s: %d of %d trials to run", study.study_name, self.storage_url,
+                 max(0, self.n_trials - len(_counted(study))), self.n_trials)  # fmt: skip
+        runner = self._runner(space, fixed, study, storage)
+        results = runner.run()
         self._report(study)
-        return returns
+        return [results]
 
-    def _study(self) -> optuna.Study:
+    def _study(self) -> tuple[optuna.Study, Any]:
         import optuna
 
-        if self.storage and self.storage.startswith("sqlite:///"):
-            Path(self.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.create_study(
-            study_name=self.study_name,
-            storage=self.storage,
-            sampler=self.sampler,
-            direction=self.direction,
+        storage: Any = self.storage_url
+        if self.storage_url and self.storage_url.startswith("sqlite:///"):
+            Path(self.storage_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if self.storage_url:
+            interval, grace = self.heartbeat
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(self.storage_url, heartbeat_interval=interval, grace_period=grace)
+        from cnnlab.callbacks.pruning import make_pruner
+
+        study = optuna.create_study(
+            study_name=self.study_name, storage=storage, sampler=self.sampler, direction=self.direction,
+            pruner=make_pruner(self.pruning["pruner"], self.pruning["startup_trials"], self.pruning["warmup_epochs"]),
             load_if_exists=True,
-        )
+        )  # fmt: skip
+        return study, storage
+
+    def _runner(self, space: dict, fixed: list[str], study: optuna.Study, storage: Any) -> TrialRunner:
+        local = type(self.launcher).__name__ in LOCAL_LAUNCHERS
+        if self.n_jobs > 1 and self.asynchronous and not local:
+            log.info("%s launches batches of %d trials; hydra.sweeper.asynchronous needs a local launcher",
+                     type(self.launcher).__name__, self.n_jobs)  # fmt: skip
+        if self.n_jobs > 1 and self.asynchronous and local:
+            return WorkerPool(self, space, fixed, study, storage)
+        return TrialRunner(self, space, fixed, study, storage)
 
     def _report(self, study: optuna.Study) -> None:
         import optuna
 
-        completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if completed:
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        pruned = states.count(optuna.trial.TrialState.PRUNED)
+        complete = states.count(optuna.trial.TrialState.COMPLETE)
+        log.info("Study %s: %d complete, %d pruned of %d", study.study_name, complete, pruned, self.n_trials)
+        if complete:
             best = study.best_trial
             log.info("Best trial %d: %s = %s with %s", best.number, self.config.task.monitor, best.value, best.params)
 
 
-def _settle(study: optuna.Study) -> int:
-    """Marks trials an interruption left RUNNING as FAIL; returns how many trials completed."""
+class TrialRunner:
+    """Trials one batch of n_jobs at a time through the configured launcher (n_jobs = 1: one after another)."""
+
+    def __init__(self, sweeper: OptunaSweeper, space: dict, fixed: list[str], study: optuna.Study, storage) -> None:
+        self.sweeper = sweeper
+        self.space = space
+        self.fixed = fixed
+        self.study = study
+        self.storage = storage
+        self.running: dict[int, optuna.trial.Trial] = {}  # trial number -> trial, while its job runs
+        self.lock = threading.Lock()
+
+    def run(self) -> list[Any]:
+        results = []
+        with self.heartbeats():
+            while trials := [t for _ in range(self.sweeper.n_jobs) if (t := self.ask()) is not None]:
+                batch = [self.overrides(trial) for trial in trials]
+                with self.trial_environment(trials[0]) if len(trials) == 1 else _nothing():
+                    returns = self.sweeper.launcher.launch(batch, initial_job_idx=self.next_index(len(trials)))
+                for trial, result in zip(trials, returns, strict=True):
+                    self.tell(trial, result)
+                results += returns
+        return results
+
+    def ask(self) -> optuna.trial.Trial | None:
+        """The study's next trial, None once the study has n_trials complete, pruned or running ones (asked
+        by any process)."""
+        import optuna
+
+        if len(_counted(self.study)) >= self.sweeper.n_trials:
+            return None
+        with warnings.catch_warnings():  # the heartbeat is sent by this sweeper, not by Study.optimize
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+            trial = self.study.ask(self.space)
+        earlier = [t for t in _counted(self.study) if t.number < trial.number]
+        if len(earlier) >= self.sweeper.n_trials:  # another worker asked the last trial at the same moment
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return None
+        with self.lock:
+            self.running[trial.number] = trial
+        return trial
+
+    def tell(self, trial: optuna.trial.Trial, result: Any) -> None:
+        """The job's monitored value; PRUNED when the job's pruning stopped it; FAIL for a failed job."""
+        import optuna
+
+        from cnnlab.callbacks.pruning import PRUNED_ATTR
+
+        with self.lock:
+            self.running.pop(trial.number, None)
+        frozen = self.study.get_trials(deepcopy=False)[trial.number]
+        value = _objective(result)
+        if PRUNED_ATTR in frozen.user_attrs:
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif math.isfinite(value):
+            self.study.tell(trial, value)
+        else:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def overrides(self, trial: optuna.trial.Trial) -> list[str]:
+        return [*self.fixed, *(f"{key}={trial.params[key]}" for key in self.space)]
+
+    def next_index(self, count: int) -> int:
+        index = self.sweeper.job_idx
+        self.sweeper.job_idx += count
+        return index
+
+    def trial_settings(self, trial: optuna.trial.Trial) -> dict[str, str]:
+        """What the job needs to report to its trial (cnnlab.callbacks.pruning), as its environment."""
+        from cnnlab.callbacks.pruning import TRIAL_ENV
+
+        if self.sweeper.storage_url is None:  # an in-memory study cannot be reached from the job
+            return {}
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        settings = {"storage": self.sweeper.storage_url, "study": self.study.study_name, "trial_id": trial_id,
+                    **self.sweeper.pruning}  # fmt: skip
+        return {TRIAL_ENV: json.dumps(settings)}
+
+    @contextmanager
+    def trial_environment(self, trial: optuna.trial.Trial) -> Iterator[None]:
+        settings = self.trial_settings(trial)
+        os.environ.update(settings)
+        try:
+            yield
+        finally:
+            for key in settings:
+                os.environ.pop(key, None)
+
+    @contextmanager
+    def heartbeats(self) -> Iterator[None]:
+        """A heartbeat for every running trial each heartbeat_interval; on leaving (an interruption included) the
+        trials still running are failed, so a rerun asks for them again at once."""
+        import optuna
+
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.sweeper.heartbeat[0]):
+                with self.lock:
+                    numbers = list(self.running)
+                for number in numbers:
+                    self.storage.record_heartbeat(self._trial_id(number))
+
+        thread = None
+        if self.sweeper.storage_url:
+            thread = threading.Thread(target=beat, name="optuna-heartbeat", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            with self.lock:
+                left = list(self.running.values())
+                self.running.clear()
+            for trial in left:
+                try:
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                except Exception as err:  # noqa: BLE001 - the store may be the reason we stopped
+                    log.warning("could not mark trial %d failed: %s", trial.number, err)
+
+    def _trial_id(self, number: int) -> int:
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+class WorkerPool(TrialRunner):
+    """n_jobs worker processes (joblib's loky executor), each given the study's next trial as soon as it is free:
+    no batch waits for its slowest trial."""
+
+    def run(self) -> list[Any]:
+        from hydra.core.singleton import Singleton
+        from hydra.core.utils import configure_log, setup_globals
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        setup_globals()
+        config = self.sweeper.config
+        configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+        Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        singleton_state = Singleton.get_state()
+        results = []
+        pending: dict[Future, optuna.trial.Trial] = {}
+        executor = ProcessPoolExecutor(max_workers=self.sweeper.n_jobs)
+        try:
+            with self.heartbeats():
+                while True:
+                    while len(pending) < self.sweeper.n_jobs and (trial := self.ask()) is not None:
+                        arguments = (self.trial_settings(trial), self.next_index(1), self.overrides(trial),
+                                     self.sweeper.hydra_context, config, self.sweeper.task_function, singleton_state)
+                        pending[executor.submit(run_job_with, *arguments)] = trial  # fmt: skip
+                    if not pending:
+                        break
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()
+                        self.tell(pending.pop(future), result)
+                        results.append(result)
+        finally:
+            executor.shutdown(wait=False, kill_workers=bool(pending))
+        return results
+
+
+def run_job_with(environment: dict[str, str], index: int, overrides: list[str], *job: Any) -> Any:
+    """One Hydra job in a worker process, as the joblib launcher runs it, with the trial's environment."""
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job
+
+    from cnnlab.console import quiet_third_party
+
+    quiet_third_party()  # a worker process starts bare
+    os.environ.update(environment)
+    try:
+        return execute_job(index, overrides, *job)
+    finally:
+        for key in environment:
+            os.environ.pop(key, None)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _counted(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count towards n_trials: complete, pruned, or running now."""
     import optuna
 
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    states = optuna.trial.TrialState
+    return study.get_trials(deepcopy=False, states=(states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING))
 
 
 def _objective(result: Any) -> float:
