@@ -155,6 +155,7 @@ def test_an_interrupted_repeat_continues_its_seeds(repeated, tmp_path: Path, mon
     (["trainer.max_epochs=1,2"], "a sweep; this command trains one config"),
     (["hydra.job.chdir=true"], "Hydra's own settings apply to cnnlab train only"),
     (["backbone=nonet"], "backbone=nonet is not an option"),
+    (["nosuchrun", "--seeds", "2", "trainer.max_epochs=1"], "no run nosuchrun"),  # settings after the options
 ])  # fmt: skip
 def test_bad_arguments_are_one_line(args: list[str], message: str, store: str, capfd) -> None:
     result = cli(capfd, "repeat", *args, store=store)

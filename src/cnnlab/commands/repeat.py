@@ -22,7 +22,7 @@ def main(args: list[str]) -> int:
                         help="a published number to place against the interval, e.g. test/acc=0.912")  # fmt: skip
     parser.add_argument("--jobs", type=positive, default=1, help="seeds trained at once, in joblib worker processes")
     add_tracking_uri_option(parser)
-    options = parser.parse_args(args)
+    options = parser.parse_intermixed_args(args)  # settings may follow the options: RUN_ID --seeds 5 K=V
     if options.tracking_uri:  # wins over MLFLOW_TRACKING_URI for every run this command makes
         os.environ["MLFLOW_TRACKING_URI"] = options.tracking_uri
 
