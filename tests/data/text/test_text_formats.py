@@ -256,3 +256,52 @@ def test_splits_that_cannot_be_made_are_one_error(tmp_path: Path) -> None:
 def test_a_label_pattern_that_cannot_give_labels_is_one_error(tmp_path: Path, pattern: str, message: str) -> None:
     with pytest.raises(CnnlabError, match=message):
         build_data({"name": "text_prefixed", "train": str(tmp_path / "train.txt"), "label_pattern": pattern, **COMMON})
+
+
+def test_extra_training_files_only_train_and_never_repeat_or_leak_a_held_out_text(tmp_path: Path) -> None:
+    train = write_prefixed(tmp_path / "train.txt", {"POS": 6, "NEG": 6})
+    test = tmp_path / "test.txt"
+    test.write_text("POS:x a held out sentence\nNEG:x another held out one\n")
+    phrases = tmp_path / "phrases (sst).tsv"
+    phrases.write_text("label\tsentence\nPOS\tphrasal words only\nNEG\ta held out sentence\n"
+                       f"POS\t{sentences('POS', 1)[0]}\nNEG\tgloomy\n")  # fmt: skip
+    more = tmp_path / "more.txt"
+    more.write_text("POS phrasal words only\nNEG dreary\n")
+    data = build_data({"name": "text_prefixed", "train": str(train), "test": str(test), "label_pattern": "^([^:]+)",
+                       "extra_train": [{"path": str(phrases), "text_column": "sentence"},
+                                       str(more)], **COMMON})  # fmt: skip
+    vocabulary = data.facts()["vocabulary"]
+    texts = [s.text for s in data.splits.train.sentences]
+    assert len(data.splits.test) == 2 and data.facts()["class_names"] == ["NEG", "POS"]
+    assert len(texts) == 12 - len(data.splits.val) + 3  # phrasal, gloomy, dreary: each once
+    assert len(set(texts)) == len(texts) and "a held out sentence" not in texts
+    assert {"phrasal", "gloomy", "dreary"} <= set(vocabulary)
+    assert [data.splits.train.labels[texts.index(t)].item() for t in ("gloomy", "dreary")] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [({"text_column": "x"}, r"data.extra_train\[0\] needs a path"),
+     ({"path": "p.tsv", "column": "x"}, r"data.extra_train\[0\] has no setting column"),
+     (3, r"data.extra_train\[0\] needs a path"),
+     ({"path": "p.tsv", "label_pattern": "^(.)"}, r"label_pattern is for `LABEL sentence` files; p.tsv is a table"),
+     ({"path": "p.txt", "label_pattern": "^.)"}, r"data.extra_train\[0\].label_pattern='\^.\)' is not a valid regex"),
+     ("more.txt", r"more.txt:1: label 'NEW' is not one of the classes \['NEG', 'POS'\]")],
+)  # fmt: skip
+def test_a_bad_extra_training_entry_is_one_error(tmp_path: Path, entry, message: str) -> None:
+    train = write_prefixed(tmp_path / "train.txt", {"POS": 6, "NEG": 6})
+    (tmp_path / "more.txt").write_text("NEW an unknown label\n")
+    entry = str(tmp_path / entry) if isinstance(entry, str) else entry
+    with pytest.raises(CnnlabError, match=message):
+        build_data({"name": "text_prefixed", "train": str(train), "extra_train": [entry], "label_pattern": "^([^:]+)",
+                    **COMMON}).setup()  # fmt: skip
+
+
+@pytest.mark.skipif(not (SHARED_TEXT / "sst2" / "phrases_train.tsv").is_file(), reason="../shared/data absent")
+def test_sst2_as_kim_trained_it_joins_the_phrases_to_the_sentences(monkeypatch) -> None:
+    from cnnlab.config import composed_job
+
+    monkeypatch.setenv("CNNLAB_SHARED_DATA", str(SHARED_TEXT.parent))
+    data = build_data(composed_job(["experiment=sst2_cnn_rand"])["data"])
+    data.setup()  # 6,920 sentences + 60,447 phrases not among them (one phrase is a test sentence: dropped)
+    assert (len(data.splits.train), len(data.splits.val), len(data.splits.test)) == (67367, 872, 1821)

@@ -1,7 +1,8 @@
 """TextClassificationData: labelled sentences -> tokenised, vocabulary-indexed splits; subclasses read files.
 
-The vocabulary is built from the training split only. Splits come from the files given, from a seeded
-stratified split of the training file, or from k-fold cross-validation over all of it (data.cv_folds, data.fold).
+The vocabulary is built from the training split only (data.extra_train included). Splits come from the files given,
+from a seeded stratified split of the training file, or from k-fold cross-validation over all of it (data.cv_folds,
+data.fold).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch.utils.data import Dataset
 
 from cnnlab.data.base import SplitDataModule, Splits
 from cnnlab.data.splits import split_indices
+from cnnlab.data.text.extra_train import extra_training_files, join_extra
 from cnnlab.data.text.readers import Sentence
 from cnnlab.data.text.tokenizer import Tokenizer
 from cnnlab.data.text.vocabulary import Vocabulary, pad_batch
@@ -63,6 +65,7 @@ class TextClassificationData(SplitDataModule):
         split_seed: NonNegativeInt = 0,
         cv_folds: NonNegativeInt = 0,
         fold: NonNegativeInt | None = None,
+        extra_train: Sequence[Any] | None = None,
         **loader: Any,  # batch_size and the DataLoader options of SplitDataModule
     ) -> None:
         super().__init__(**loader)
@@ -77,6 +80,7 @@ class TextClassificationData(SplitDataModule):
         self.split_seed = split_seed
         self.cv_folds = cv_folds
         self.fold = fold
+        self.extra_train = extra_training_files(extra_train)
         self.vocabulary: Vocabulary | None = None
         if cv_folds > 1 and fold is not None and not 0 <= fold < cv_folds:
             raise CnnlabError(f"data.fold={fold} must be in 0..{cv_folds - 1} for data.cv_folds={cv_folds}")
@@ -90,7 +94,10 @@ class TextClassificationData(SplitDataModule):
 
     def load_splits(self) -> Splits:
         train, val, test = self._arrange(self.read())
-        class_names = self.classes or sorted({s.label for s in train})
+        class_names = self.classes or sorted({s.label for s in train})  # an extra file's new label is an error
+        if self.extra_train:
+            extra = [s for file in self.extra_train for s in file.read(self.encoding, self.bad_samples.record)]
+            train = join_extra(train, val + test, extra)
         label_index = {name: i for i, name in enumerate(class_names)}
         tokens = [[self.tokenizer(s.text) for s in part] for part in (train, val, test)]
         if self.vocabulary is None:

@@ -23,6 +23,7 @@ Skipped = Callable[[str], None] | None  # receives one reason per skipped line
 log = logging.getLogger(__name__)
 FIELD_SEPARATOR = re.compile(r"[ \t]+")  # not str.split(): it also splits at \x1c-\x1f, which are text here
 LINE_END = re.compile(r"\r\n|\r|\n")
+TABLES = (".csv", ".tsv", ".jsonl")  # read by column name; every other file is `LABEL sentence` lines
 SPACE = string.whitespace  # ASCII only: U+0085, U+00A0 and the like at a line's end are text, not padding
 
 
@@ -115,7 +116,7 @@ def read_table(
     """CSV (.csv), TSV (.tsv) with a header row, or JSON lines (.jsonl), by the file's extension."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".jsonl"):
+    if suffix not in TABLES:
         raise CnnlabError(f"{path}: unknown table format '{suffix}'; use a .csv, .tsv or .jsonl file")
     if suffix == ".jsonl":
         rows = _jsonl_rows(path, encoding, skipped)
@@ -132,6 +133,23 @@ def read_table(
         text, label = _cell(row[text_column], text_column, where), _cell(row[label_column], label_column, where)
         sentences.append(Sentence(text, label, where))
     return sentences
+
+
+def read_any(
+    path: str | Path,
+    *,
+    encoding: str,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_pattern: str | None = None,
+    skipped: Skipped = None,
+) -> list[Sentence]:
+    """A table (.csv, .tsv, .jsonl: named columns) or, for any other extension, `LABEL sentence` lines."""
+    if Path(path).suffix.lower() in TABLES:
+        return read_table(
+            path, encoding=encoding, text_column=text_column, label_column=label_column, skipped=skipped
+        )
+    return read_prefixed(path, encoding=encoding, label_pattern=label_pattern, skipped=skipped)
 
 
 def _cell(value: object, column: str, where: str) -> str:
