@@ -8,21 +8,29 @@ STORE := outputs/mlflow
 UI_HOST ?= 127.0.0.1
 UI_PORT ?= 5000
 
-.PHONY: train test ui lint bench gpu-check lock
+.PHONY: train test ui lint bench gpu-check lock postgres
 
 # requirements.lock: the exact versions the suite passed with, as constraints (`make lock` rewrites it)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,postgres]'
 	touch $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/cnnlab train $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/pytest -q --durations=20 $(ARGS)
+
+# tests/tracking/test_postgres.py starts a real PostgreSQL server: Debian's package, installed here when missing
+# (as root or with sudo); where that cannot be done the test is skipped, and this says so.
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "make: could not install PostgreSQL (apt-get install postgresql): its test will be skipped"
 
 ui: $(STAMP)
 	mkdir -p $(STORE)

@@ -156,6 +156,11 @@ def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     with open(root / "server.log", "a") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    return healthy(server, port, root / "server.log")
+
+
+def healthy(server: subprocess.Popen, port: int, log: Path) -> subprocess.Popen:
+    """The server process once 127.0.0.1:port/health answers; its log's end when it exits before."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -164,7 +169,7 @@ def start_mlflow_server(root: Path, port: int) -> subprocess.Popen:
                     return server
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}") from None
+                raise RuntimeError(f"mlflow server exited: {log.read_text()[-2000:]}") from None
             time.sleep(0.5)
     stop_mlflow_server(server)
     raise RuntimeError("mlflow server did not answer /health within 120 s")

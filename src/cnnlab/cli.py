@@ -31,6 +31,7 @@ commands:
   predict RUN_ID INPUT…  predictions of a run's best checkpoint as JSON lines
   export RUN_ID          the best checkpoint as ONNX / TorchScript / pt2 files, checked on the test split
   upload RUN_DIR         send what a run kept while its tracking server was unreachable
+  server [K=V...]        the shared MLflow tracking server of tracking=mlflow_postgres (PostgreSQL backend)
 
 --debug shows full tracebacks (as does HYDRA_FULL_ERROR=1)."""
 
@@ -138,7 +139,7 @@ def subcommand(module: str) -> Callable[[list[str]], int]:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train_command,
     **{name: subcommand(name) for name in ("compare", "reproduce", "repeat", "evaluate", "predict", "export",
-                                           "upload")},
+                                           "upload", "server")},
 }
 
 if __name__ == "__main__":

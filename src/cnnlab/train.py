@@ -14,7 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, StochasticWeightAveragi
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from cnnlab.callbacks.choices import CallbackContext, build_callbacks, early_stop_note
-from cnnlab.callbacks.pruning import trial_pruning
+from cnnlab.callbacks.pruning import link_trial, trial_pruning, trial_tags
 from cnnlab.callbacks.safety import EpochSeeds, FailureCheckpoints, NonFiniteLoss, StampRunId
 from cnnlab.console import kept_in, quiet_lightning
 from cnnlab.data import build_data
@@ -102,7 +102,7 @@ def train_in_folder(
         experiment=tracking.experiment,
         run_name=tracking.run_name or default_run_name(config),
         config=config,
-        tags={**choice_tags(config), **(extra_tags or {})},
+        tags={**choice_tags(config), **trial_tags(), **(extra_tags or {})},
         artifact_root=tracking.artifact_root,
         parent_run_id=parent_run_id,
         resume_run_id=resume.run_id if resume else None,
@@ -114,6 +114,8 @@ def train_in_folder(
             print(summary_line(config, run))
         if resume is None:
             run.log_yaml(command_overrides(), "overrides.yaml")
+            if is_rank_zero():
+                link_trial(run.run_id)
         task = build_task(
             config["task"],
             backbone=config["backbone"],

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from cnnlab.tracking.run import TrackedRun
 
 TRIAL_ENV = "CNNLAB_OPTUNA_TRIAL"  # JSON: storage, study, trial_id, pruner settings
+TRIAL_TAG = "cnnlab.optuna_trial"  # on a trial's MLflow run: the trial's number in its study
+RUN_ATTR = "cnnlab.mlflow_run_id"  # the trial's user attribute: the MLflow run that trained it
 PRUNED_ATTR = "cnnlab.pruned_epoch"  # the trial's user attribute: the epoch after which it was pruned
 PRUNED_TAG = "cnnlab.pruned"  # the run's tag: the same epoch
 PRUNERS = ("median", "hyperband", "none")
@@ -36,6 +38,19 @@ def make_pruner(name: str, startup_trials: int, warmup_epochs: int) -> optuna.pr
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, warmup_epochs))
     return optuna.pruners.NopPruner()
+
+
+def trial_tags() -> dict[str, str]:
+    """The run's tag naming its trial, when this job runs a trial of an Optuna sweep."""
+    reference = os.environ.get(TRIAL_ENV)
+    return {TRIAL_TAG: str(json.loads(reference)["trial_number"])} if reference else {}
+
+
+def link_trial(run_id: str) -> None:
+    """The trial remembers its run (user attribute RUN_ATTR), so a study read later leads to each trial's run."""
+    reference = os.environ.get(TRIAL_ENV)
+    if reference:
+        open_trial(json.loads(reference)).set_user_attr(RUN_ATTR, run_id)
 
 
 def trial_pruning(monitor: str, run: TrackedRun) -> list[pl.Callback]:

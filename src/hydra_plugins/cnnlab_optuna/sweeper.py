@@ -224,7 +224,7 @@ class TrialRunner:
         study_id = self.storage.get_study_id_from_name(self.study.study_name)
         trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         settings = {"storage": self.sweeper.storage_url, "study": self.study.study_name, "trial_id": trial_id,
-                    **self.sweeper.pruning}  # fmt: skip
+                    "trial_number": trial.number, **self.sweeper.pruning}  # fmt: skip
         return {TRIAL_ENV: json.dumps(settings)}
 
     @contextmanager
