@@ -117,3 +117,49 @@ def test_passthrough_rejects_unknown_model() -> None:
 def test_every_backbone_serves_images_or_text() -> None:
     assert backbones_for("text") == ["textcnn"]
     assert sorted(backbones_for("classification") + backbones_for("text")) == BACKBONES.names()
+
+
+def test_the_mlp_baseline_has_the_parameters_its_config_says_and_learns() -> None:
+    from cnnlab.models.mlp import mlp_parameters
+
+    model = build_classifier(settings("mlp", hidden=[64, 32], dropout=0.1), in_channels=3, num_classes=10,
+                             image_size=(32, 32))  # fmt: skip
+    assert sum(p.numel() for p in model.parameters()) == mlp_parameters(3 * 32 * 32, [64, 32], 10)
+    assert mlp_parameters(3 * 32 * 32, [64, 32], 10) == (3072 + 1) * 64 + (64 + 1) * 32 + (32 + 1) * 10
+    assert not [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    images, labels = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for _ in range(20):  # it can fit a batch: gradients reach every layer
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_simple_cnn_layers_have_the_primers_output_dimensions_and_receptive_fields() -> None:
+    from cnnlab.models.layer_table import format_layer_table, layer_table
+
+    model = build_classifier(settings("simple_cnn"), in_channels=3, num_classes=10, image_size=(32, 32))
+    rows = layer_table(model, torch.zeros(1, 3, 32, 32))
+    maps = [(r.kind, r.shape_text(), r.receptive_field) for r in rows if r.kind in ("Conv2d", "MaxPool2d")]
+    assert maps == [("Conv2d", "32×32×32", 3), ("MaxPool2d", "16×16×32", 4),
+                    ("Conv2d", "16×16×64", 8), ("MaxPool2d", "8×8×64", 10)]  # fmt: skip
+    assert sum(r.parameters for r in rows) == sum(p.numel() for p in model.parameters())
+    assert "features.0    Conv2d     32×32×32  896" in format_layer_table(rows)
+    assert model.training  # traced in eval mode, handed back as it came
+
+
+def test_receptive_fields_follow_the_main_path_of_a_residual_network_and_views_in_a_text_cnn() -> None:
+    import torchvision
+
+    from cnnlab.models.layer_table import layer_table
+    from cnnlab.models.textcnn import TextCNN
+
+    rows = layer_table(torchvision.models.resnet18(num_classes=3), torch.zeros(1, 3, 64, 64))
+    fields = {r.name: r.receptive_field for r in rows}
+    assert (fields["conv1"], fields["maxpool"], fields["layer4.1.conv2"], fields["fc"]) == (7, 11, 435, None)
+    text = layer_table(TextCNN(vocab_size=50, num_classes=2, embedding_dim=8, maps=4), torch.zeros(1, 20).long())
+    assert [r.receptive_field for r in text if r.kind == "Conv1d"] == [3, 4, 5]  # each window its own n-gram

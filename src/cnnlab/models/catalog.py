@@ -3,12 +3,15 @@ BACKBONES."""
 
 from cnnlab.models.backbones import BACKBONES, Backbone
 from cnnlab.models.lenet import LeNet5
+from cnnlab.models.mlp import MLP
 from cnnlab.models.simple_cnn import SimpleCNN
 from cnnlab.models.textcnn import build_textcnn, check_textcnn
 from cnnlab.models.timm_classifiers import build_timm_classifier
 from cnnlab.models.torchvision_classifiers import build_torchvision_classifier, torchvision_classifier
 
 BACKBONES.add("simple_cnn", Backbone({"classification": SimpleCNN}))
+# The fully connected baseline the CNNs are measured against (scripts/cnn_vs_mlp.py).
+BACKBONES.add("mlp", Backbone({"classification": MLP}))
 BACKBONES.add("lenet5", Backbone({"classification": LeNet5}, min_size=LeNet5.min_size))
 # Minimum sides: AlexNet's strided stem and three 3x3/2 pools need 63 px; VGG's five 2x2 pools need 32.
 BACKBONES.add("alexnet", Backbone({"classification": torchvision_classifier("alexnet")}, min_size=63,

@@ -17,23 +17,47 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities.model_summary import ModelSummary
 
+from cnnlab.models.layer_table import format_layer_table, layer_table
 from cnnlab.tracking.datasets import log_splits
 from cnnlab.tracking.run import TrackedRun
 
 log = logging.getLogger(__name__)
 
 
+def layers_section(task: pl.LightningModule, batch: Any) -> str:
+    """The per-layer table of the task's network for the batch's first example, or why there is none."""
+    try:
+        example = task.serving_example(batch)[:1]
+        unit = "tokens" if example.ndim == 2 else "px"
+        rows = layer_table(task.serving_network(), example)
+    except Exception as err:  # noqa: BLE001 - a network the tracer cannot follow costs the table, not the run
+        return f"Layers: not traced ({type(err).__name__}: {err})"
+    heading = f"Layers (one example of shape {tuple(example.shape[1:])}; feature maps as H×W×C):"
+    return f"{heading}\n{format_layer_table(rows, unit)}"
+
+
 class MlflowArtifacts(pl.Callback):
     def __init__(self, run: TrackedRun, *, log_checkpoint: bool = True) -> None:
         self.run = run
+        self.summary: str | None = None  # the model summary, until the first batch adds the layer table
         self.log_checkpoint = log_checkpoint
         self.skipped_reported = 0
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero:
-            self.run.log_text(str(ModelSummary(pl_module, max_depth=3)), "model_summary.txt")
+        self.summary = str(ModelSummary(pl_module, max_depth=3)) if trainer.is_global_zero else None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, *_: Any) -> None:
+        """model_summary.txt, with every layer's output shape and receptive field for one of the first batch's
+        examples (the input the network really gets), logged once."""
+        if self.summary is None:
+            return
+        summary, self.summary = self.summary, None
+        self.run.log_text(f"{summary}\n\n{layers_section(pl_module, batch)}\n", "model_summary.txt")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.summary is not None:  # no training batch ran (limit_train_batches=0)
+            self.run.log_text(self.summary, "model_summary.txt")
+            self.summary = None
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if trainer.is_global_zero and self.log_checkpoint and best:
             self.run.log_file(best, "checkpoints")
