@@ -41,6 +41,7 @@ FAST = [
     "+trainer.limit_val_batches=1",
     "+trainer.limit_test_batches=1",
     "trainer.enable_progress_bar=false",
+    "tracking.explain_images=0",  # its pictures cost a second a run; tests/test_explain.py covers them
 ]
 
 

@@ -102,6 +102,7 @@ def test_default_logs_artifacts(default_run) -> None:
     assert Path(client.download_artifacts(run_id, "confusion_matrix.png", str(tmp))).read_bytes()[:4] == b"\x89PNG"
     summary = Path(client.download_artifacts(run_id, "model_summary.txt", str(tmp))).read_text()
     assert "SimpleCNN" in summary
+    assert "Layers (one example of shape (1, 8, 8)" in summary and "features.2    MaxPool2d  4×4×32" in summary
 
 
 def test_default_logs_a_loadable_model_with_signature(default_run, monkeypatch) -> None:

@@ -29,6 +29,7 @@ commands:
   repeat RUN_ID|K=V...   one config under N seeds: each metric's mean, std and 95 % confidence interval
   evaluate RUN_ID [K=V]  test metrics of a run's best checkpoint (optionally on other data), in a new run
   predict RUN_ID INPUT…  predictions of a run's best checkpoint as JSON lines
+  explain RUN_ID INPUT…  what the model looked at: class-activation maps, feature maps (text: winning n-grams)
   export RUN_ID          the best checkpoint as ONNX / TorchScript / pt2 files, checked on the test split
   upload RUN_DIR         send what a run kept while its tracking server was unreachable
   server [K=V...]        the shared MLflow tracking server of tracking=mlflow_postgres (PostgreSQL backend)
@@ -139,7 +140,7 @@ def subcommand(module: str) -> Callable[[list[str]], int]:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "train": train_command,
     **{name: subcommand(name) for name in ("compare", "reproduce", "repeat", "evaluate", "predict", "export",
-                                           "upload", "server")},
+                                           "upload", "server", "explain")},
 }
 
 if __name__ == "__main__":

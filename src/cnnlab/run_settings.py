@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from cnnlab.setting_types import PositiveFloat
+from cnnlab.setting_types import NonNegativeInt, PositiveFloat
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class TrackingSettings:
     system_metrics: bool = True
     system_metrics_interval_s: PositiveFloat = 5.0
     export: tuple[Literal["onnx", "torchscript", "pt2"], ...] = ()  # checked and logged after the test (cnnlab export)
+    explain_images: NonNegativeInt = 4  # classification: filters, CAMs and feature maps of this many val images
 
     @classmethod
     def of(cls, tracking: Mapping[str, Any]) -> TrackingSettings:

@@ -27,6 +27,7 @@ from cnnlab.run_settings import RunSettings
 from cnnlab.tasks import BaseTask, build_task
 from cnnlab.tasks.checkpoints import load_initial_weights
 from cnnlab.tracking.callbacks import DatasetInputs, MlflowArtifacts, RankConsistency, StartupTime
+from cnnlab.tracking.explain_images import ExplainImages
 from cnnlab.tracking.exports import export_run
 from cnnlab.tracking.model import log_pytorch_model, register_predictor
 from cnnlab.tracking.params import is_bookkeeping
@@ -283,6 +284,7 @@ def build_trainer(config: dict[str, Any], task: BaseTask, run: TrackedRun, resum
             enable_version_counter=False,
         ),
         MlflowArtifacts(run, log_checkpoint=log_checkpoint),
+        ExplainImages(run, settings.tracking.explain_images),
         DatasetInputs(run, config["data"]),
         RankConsistency(run, config),
         StartupTime(run),

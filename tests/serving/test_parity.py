@@ -342,3 +342,23 @@ def test_exporting_a_run_without_a_checkpoint_is_one_line(trained, tmp_path: Pat
         "none was logged as an artifact (tracking.log_checkpoint=true logs it)"
     ]
     assert not (tmp_path / "export").exists()
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_explain_answers_every_task_with_pictures_and_a_json_line(trained, name: str, tmp_path: Path, capfd) -> None:
+    """`cnnlab explain` on a trained run of each task: per input a CAM overlay (text: its winning n-grams), the
+    stage feature maps (images) and a JSON line naming the class, the target and the layer."""
+    store, runs = trained
+    run_id, run = runs[name]
+    _, task, data = source(store, run)
+    inputs = inputs_of(name, data, tmp_path)[:2]
+    result = cli(capfd, "explain", run_id, *inputs, "--out-dir", str(tmp_path / "explain"), store=store)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == len(inputs) and all(line["target"] in task.class_names for line in lines)
+    for line in lines:
+        assert Image.open(line["overlay"]).format == "PNG"
+        if name == "text":
+            assert line["windows"] and all(len(w["ngram"].split()) == w["window"] for w in line["windows"])
+        else:
+            assert Image.open(line["feature_maps"]).format == "PNG" and line["layer"]

@@ -105,13 +105,18 @@ def _probabilities(names: Sequence[str], probabilities: torch.Tensor) -> dict[st
     return {"class": names[best], "score": values[best], "probabilities": dict(zip(names, values, strict=True))}
 
 
-@PREDICTORS.register("classification")
-def predict_classes(task: BaseTask, inputs, data_settings, out_dir: Path) -> list[dict[str, Any]]:
+def classification_transform(task: BaseTask, data_settings: Mapping[str, Any]):
+    """Inputs of another size are brought to the size the network was trained at, then evaluated as test images
+    are."""
     import albumentations as A
 
     height, width = task.hparams.image_size
-    # Inputs of another size are brought to the size the network was trained at, then evaluated as test images are.
-    transform = A.Compose([A.Resize(height, width), *eval_transform(data_settings).transforms])
+    return A.Compose([A.Resize(height, width), *eval_transform(data_settings).transforms])
+
+
+@PREDICTORS.register("classification")
+def predict_classes(task: BaseTask, inputs, data_settings, out_dir: Path) -> list[dict[str, Any]]:
+    transform = classification_transform(task, data_settings)
     images = torch.stack([transform(image=image)["image"] for _, image in inputs])
     probabilities = task.predict_step(images, 0)
     return [{"input": name, **_probabilities(task.class_names, p)} for (name, _), p in zip(inputs, probabilities,
@@ -147,14 +152,14 @@ def predict_masks(task: BaseTask, inputs, data_settings, out_dir: Path) -> list[
     return results
 
 
-def distinct_stems(names: Sequence[str], out_dir: Path) -> list[str]:
+def distinct_stems(names: Sequence[str], out_dir: Path, suffix: str = "_mask.png") -> list[str]:
     """File stems for the masks, numbered where two inputs share one (a/x.png and b/x.png give x and x-2) or a
-    mask of that name is already in out_dir (an earlier call's mask is never overwritten)."""
+    file <stem><suffix> is already in out_dir (an earlier call's file is never overwritten)."""
     stems, seen = [], set()
     for name in names:
         stem, number = Path(name).stem, 1
         while (candidate := stem if number == 1 else f"{stem}-{number}") in seen or (
-            out_dir / f"{candidate}_mask.png"
+            out_dir / f"{candidate}{suffix}"
         ).exists():
             number += 1
         stems.append(candidate)

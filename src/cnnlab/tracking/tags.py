@@ -8,6 +8,7 @@ DEBUG_TAG = "cnnlab.debug"  # launched with debug=fdr|overfit|limit|profile: a c
 OVERRIDES_TAG = "cnnlab.overrides"  # the command-line overrides of the run (or sweep)
 SWEEP_PARENT_TAG = "cnnlab.sweep_parent"  # "true" on the parent run of a sweep
 EVALUATES_TAG = "cnnlab.evaluates"  # on an evaluation run: the run it evaluated
+EXPLAINS_TAG = "cnnlab.explains"  # on a `cnnlab explain` run: the run whose model it explained
 REPRODUCES_TAG = "cnnlab.reproduces"  # on a reproduction: the run it reproduced
 REPEAT_TAG = "cnnlab.repeat"  # on a repeat's parent run: the fingerprint of the config it trains under many seeds
 REPEAT_SEEDS_TAG = "cnnlab.repeat.seeds"  # on a repeat's parent run: the seeds it was last asked for
