@@ -187,7 +187,7 @@ def explain_detect(task: BaseTask, image: np.ndarray, data_settings, options: Ex
               "score": float(found["scores"][0]) if labels else 0.0, "target": task.class_names[target],
               "target_boxes": int(keep.sum()), "method": method, "layer": layer_name}  # fmt: skip
     images = {"cam": overlay(picture_of(task, tensor[0]), heat),
-              "features": feature_map_figure(stage_outputs(network.backbone.body, tensor), options.channels)}
+              "features": feature_map_figure(stage_outputs(network, tensor, network.backbone), options.channels)}
     return Explanation(result, images, heat)
 
 

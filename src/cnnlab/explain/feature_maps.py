@@ -29,8 +29,9 @@ class Stage:
         return f"{self.name} ({self.kind}) {height}×{width}×{channels}"
 
 
-def stage_outputs(network: nn.Module, image: torch.Tensor) -> list[Stage]:
-    """Each convolution and pooling layer's output for `image` (a batch of one), in running order."""
+def stage_outputs(network: nn.Module, image: torch.Tensor, part: nn.Module | None = None) -> list[Stage]:
+    """Each convolution and pooling layer's output for `image` (a batch of one), in running order; only those of
+    `part` (a detector's backbone) when given, the whole network running as it does on its inputs."""
     names = {module: name for name, module in network.named_modules()}
     stages: list[Stage] = []
 
@@ -39,7 +40,7 @@ def stage_outputs(network: nn.Module, image: torch.Tensor) -> list[Stage]:
             # a copy: an in-place ReLU after a convolution would otherwise change the maps recorded for it
             stages.append(Stage(names[module], type(module).__name__, output[0].detach().float().cpu().clone().numpy()))
 
-    handles = [m.register_forward_hook(record) for m in network.modules() if isinstance(m, STAGES)]
+    handles = [m.register_forward_hook(record) for m in (part or network).modules() if isinstance(m, STAGES)]
     try:
         with torch.no_grad():
             network(image)
