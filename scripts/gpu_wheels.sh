@@ -23,6 +23,8 @@ PACKAGES=(
   segmentation-models-pytorch==0.6.0 pycocotools==2.0.11 kornia==0.9.0 kornia-rs==0.2.0
   # system metrics: MLflow's monitor (psutil) and its GPU part (nvidia-ml-py, cnnlab's `gpu` extra)
   psutil==7.2.2 nvidia-ml-py==13.615.71
+  # every classification run's class-activation maps (grad-cam itself is built below: source only on PyPI)
+  ttach==0.0.3
 )
 PLATFORMS=(manylinux_2_34_x86_64 manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64)
 
@@ -30,9 +32,9 @@ rm -rf "$FOLDER"
 mkdir -p "$FOLDER"
 "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   "${PLATFORMS[@]/#/--platform=}" -d "$FOLDER" "${PACKAGES[@]}"
-# antlr4-python3-runtime (Hydra's parser) is published as source only; it is pure Python, so a wheel built here
-# installs anywhere.
-"$PYTHON" -m pip wheel --quiet --no-deps -w "$FOLDER" antlr4-python3-runtime==4.9.3
+# antlr4-python3-runtime (Hydra's parser) and grad-cam are published as source only; both are pure Python, so
+# wheels built here install anywhere.
+"$PYTHON" -m pip wheel --quiet --no-deps -w "$FOLDER" antlr4-python3-runtime==4.9.3 grad-cam==1.5.7
 
 size_mib=$(( $(du -sk "$FOLDER" | cut -f1) / 1024 ))
 echo "$(ls "$FOLDER" | wc -l) wheels, ${size_mib} MiB in $FOLDER"

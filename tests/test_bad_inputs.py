@@ -20,7 +20,7 @@ from cnnlab.cli import main
 from tests.conftest import write_image_folder
 
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-             "tracking.log_model=false", "+trainer.num_sanity_val_steps=0"]  # fmt: skip
+             "tracking.log_model=false", "+trainer.num_sanity_val_steps=0", "tracking.explain_images=0"]  # fmt: skip
 IMAGES = ["data=imagefolder", "data.image_size=16", "data.batch_size=4", "data.num_workers=0"]
 
 

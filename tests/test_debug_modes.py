@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.conftest import cli
 
-QUIET = ["trainer.enable_progress_bar=false", "tracking.log_model=false"]
+QUIET = ["trainer.enable_progress_bar=false", "tracking.log_model=false", "tracking.explain_images=0"]
 
 
 def the_run(store: str):

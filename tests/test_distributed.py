@@ -17,6 +17,7 @@ from tests.conftest import cli, cnnlab, free_port, migrated_store
 COMMON = [
     "trainer=ddp", "trainer.accelerator=cpu", "trainer.deterministic=true", "trainer.max_epochs=2",
     "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false", "tracking.log_model=false",
+    "tracking.explain_images=0",
     "data.augment=[]", "data.batch_augment=[]",  # the same samples on 1 and 2 ranks: no random draws
 ]  # fmt: skip
 

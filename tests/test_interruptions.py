@@ -25,7 +25,7 @@ from tests.conftest import CNNLAB, FAST, cli, migrated_store, sigint_as_usual
 
 # Default digits job, shortened: 6 epochs of 8 steps.
 SHORT = ["trainer.max_epochs=6", "+trainer.limit_train_batches=8", "trainer.enable_progress_bar=false",
-         "tracking.log_model=false"]  # fmt: skip
+         "tracking.log_model=false", "tracking.explain_images=0"]  # fmt: skip
 
 
 def the_run(store: str):
