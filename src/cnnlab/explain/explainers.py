@@ -147,7 +147,11 @@ def explain_segment(task: BaseTask, image: np.ndarray, data_settings, options: E
     foreground = counts[1:].argmax() + 1 if len(counts) > 1 and counts[1:].any() else int(counts.argmax())
     target = class_index(task, options.target, int(foreground))
     network = task.serving_network()
-    name, layer = target_layer(network, options.layer)
+    # smp's segmentation head is one convolution to the logits: its CAM is the logits again. The decoder's last
+    # convolution is the last layer that still sees features.
+    decoder = getattr(network, "decoder", None)
+    name, layer = target_layer(decoder if decoder is not None and options.layer is None else network, options.layer)
+    name = f"decoder.{name}" if decoder is not None and options.layer is None else name
     method = options.method or "gradcam"
     binary = task.hparams.get("mode") == "binary"
     selected = (mask == target).astype(np.float32)
