@@ -168,8 +168,10 @@ def explain_segment(task: BaseTask, image: np.ndarray, data_settings, options: E
 
 @EXPLAINERS.register("detection")
 def explain_detect(task: BaseTask, image: np.ndarray, data_settings, options: ExplainOptions) -> Explanation:
-    """EigenCAM (gradient-free, what grad-cam recommends for detectors) on the feature pyramid, with the
-    detections of the target class (default: the best-scoring box's) as the target."""
+    """The CAM of the target class's detections (default: the best-scoring box's class), their scores as the
+    target. Default: Grad-CAM on the finest level of the feature pyramid (on the shapes data it outlines the
+    objects, where EigenCAM on the whole pyramid followed the background's colour gradient); detectors without a
+    pyramid (SSDlite): EigenCAM on the backbone."""
     from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
 
     from cnnlab.serving.predictors import eval_transform
@@ -182,11 +184,17 @@ def explain_detect(task: BaseTask, image: np.ndarray, data_settings, options: Ex
     target = class_index(task, options.target, int(labels[0]) - 1 if labels else 0)
     keep = found["labels"] == target + 1
     network = task.net
-    layer_name, layer = ("backbone", network.backbone) if options.layer is None else \
-        target_layer(network, options.layer)  # fmt: skip
-    method = options.method or "eigencam"
+    pyramid = getattr(network.backbone, "fpn", None)
+    if options.layer is not None:
+        layer_name, layer = target_layer(network, options.layer)
+    elif pyramid is not None:
+        layer_name, layer = "backbone.fpn.layer_blocks.0", pyramid.layer_blocks[0]
+    else:
+        layer_name, layer = "backbone", network.backbone
+    method = options.method or ("gradcam" if pyramid is not None and options.layer is None else "eigencam")
     box_target = FasterRCNNBoxScoreTarget(labels=found["labels"][keep], bounding_boxes=found["boxes"][keep])
-    heat = heat_map(network, layer, method, tensor, [box_target], reshape_transform=pyramid_maps)
+    with torch.enable_grad():
+        heat = heat_map(network, layer, method, tensor, [box_target], reshape_transform=pyramid_maps)
     result = {"class": task.class_names[int(labels[0]) - 1] if labels else None,
               "score": float(found["scores"][0]) if labels else 0.0, "target": task.class_names[target],
               "target_boxes": int(keep.sum()), "method": method, "layer": layer_name}  # fmt: skip

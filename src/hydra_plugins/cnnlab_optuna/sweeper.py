@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -114,9 +115,7 @@ class OptunaSweeper(Sweeper):
             Path(self.storage_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         if self.storage_url:
             interval, grace = self.heartbeat
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                storage = optuna.storages.RDBStorage(self.storage_url, heartbeat_interval=interval, grace_period=grace)
+            storage = open_storage(self.storage_url, interval, grace)
         from cnnlab.callbacks.pruning import make_pruner
 
         study = optuna.create_study(
@@ -308,6 +307,27 @@ class WorkerPool(TrialRunner):
         finally:
             executor.shutdown(wait=False, kill_workers=bool(pending))
         return results
+
+
+def open_storage(url: str, heartbeat_interval: int, grace_period: int, attempts: int = 6) -> Any:
+    """Optuna's RDBStorage makes its tables on first use. Machines that start one sweep together on a new database
+    race to make them (PostgreSQL: a duplicate `alembic_version` type); the ones that lose open what the winner
+    made, after a pause."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval,
+                                                  grace_period=grace_period)  # fmt: skip
+        except (IntegrityError, ProgrammingError) as err:
+            if attempt == attempts - 1:
+                raise
+            log.info("the study's tables are being made by another process (%s); trying again", type(err).__name__)
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def run_job_with(environment: dict[str, str], index: int, overrides: list[str], *job: Any) -> Any:
