@@ -19,7 +19,8 @@ def main(args: list[str]) -> int:
     parser = CommandParser(prog="cnnlab explain", description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("run_id", metavar="RUN_ID")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or sentences / text files")
-    parser.add_argument("--method", choices=list(METHODS), help="CAM method (default gradcam; detection eigencam)")
+    parser.add_argument("--method", choices=list(METHODS),
+                        help="CAM method (default gradcam; detection: eigencam unless at its default pyramid layer)")
     parser.add_argument("--layer", help="the layer to explain, by its name in model_summary.txt (default: the last "
                                         "convolution; detection: the backbone's feature pyramid)")  # fmt: skip
     parser.add_argument("--target", metavar="CLASS", help="the class to explain (default: the predicted one)")

@@ -24,7 +24,7 @@ from cnnlab.tasks import BaseTask
 
 @dataclass(frozen=True)
 class ExplainOptions:
-    method: str | None = None  # None: the task's default (gradcam; eigencam for detection)
+    method: str | None = None  # None: the task's default (gradcam; eigencam for a detector without a pyramid)
     layer: str | None = None
     target: str | None = None  # a class name; None: the predicted class
     channels: int = 8  # feature maps shown per stage
