@@ -112,8 +112,10 @@ def test_explain_writes_the_overlay_the_feature_maps_and_a_json_line_and_keeps_t
     [(["--layer", "features.9"], "--layer features.9: the network has no such layer; e.g."),
      (["--target", "dog"], "--target dog is not a class of this run; classes: blank, marked")],
 )  # fmt: skip
-def test_a_bad_layer_or_target_is_one_line(planted_run, capfd, tmp_path: Path, args, message) -> None:
-    store, _, run, _, tmp = planted_run
+def test_a_bad_layer_or_target_is_one_line_before_any_run(planted_run, capfd, tmp_path: Path, args, message) -> None:
+    store, client, run, _, tmp = planted_run
+    runs = len(client.search_runs([run.info.experiment_id]))
     result = cli(capfd, "explain", run.info.run_id, str(tmp / "images" / "blank" / "0.png"), *args,
                  "--out-dir", str(tmp_path), store=store)  # fmt: skip
     assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert len(client.search_runs([run.info.experiment_id])) == runs and not list(tmp_path.iterdir())

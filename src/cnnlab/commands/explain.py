@@ -31,8 +31,10 @@ def main(args: list[str]) -> int:
     options = parser.parse_args(args)
     if options.channels < 1:
         parser.error("--channels must be at least 1")
+    if Path(options.out_dir).exists() and not Path(options.out_dir).is_dir():
+        parser.error(f"--out-dir {options.out_dir} is a file; give a folder")
 
-    from cnnlab.explain.explainers import ExplainOptions, explain_inputs
+    from cnnlab.explain.explainers import ExplainOptions, check_options, explain_inputs
     from cnnlab.tasks import restore_task
     from cnnlab.tracking.run import tracked_run
     from cnnlab.tracking.source import load_source_run
@@ -45,6 +47,7 @@ def main(args: list[str]) -> int:
     name = config["task"]["name"]
     task = restore_task(name, source.checkpoint("best"))
     settings = ExplainOptions(options.method, options.layer, options.target, options.channels)
+    check_options(name, task, settings)
     with tracked_run(
         tracking_uri=client.tracking_uri,
         experiment=config["tracking"]["experiment"],

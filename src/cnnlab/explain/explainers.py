@@ -72,6 +72,17 @@ def explain_inputs(
     return results
 
 
+def check_options(task_name: str, task: BaseTask, options: ExplainOptions) -> None:
+    """A --target, --layer or --method the run cannot take: one line before anything is made."""
+    if options.target is not None:
+        class_index(task, options.target, 0)
+    if task_name == "text":
+        if options.method not in (None, "windows") or options.layer is not None:
+            raise CnnlabError("text runs are explained by their max-pool windows: leave out --method and --layer")
+    elif options.layer is not None:
+        target_layer(task.net, options.layer)
+
+
 def save_pictures(images: Mapping[str, np.ndarray | Figure], out_dir: Path, stem: str) -> dict[str, str]:
     import matplotlib.pyplot as plt
 
