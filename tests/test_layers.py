@@ -82,7 +82,8 @@ FORBIDDEN = {
     "cnnlab.tasks": ("cnnlab.tracking", "cnnlab.train", "cnnlab.serving", "cnnlab.commands"),
     "cnnlab.tracking": ("cnnlab.train", "cnnlab.dispatch", "cnnlab.preflight", "cnnlab.config", "cnnlab.cli",
                         "cnnlab.crossval", "cnnlab.resume", "cnnlab.commands"),
-    "cnnlab.serving": ("cnnlab.tracking", "cnnlab.train", "cnnlab.commands"),
+    "cnnlab.serving": ("cnnlab.tracking", "cnnlab.train", "cnnlab.commands", "cnnlab.explain"),
+    "cnnlab.explain": ("cnnlab.tracking", "cnnlab.train", "cnnlab.commands"),
 }
 LEAVES = ("cnnlab.errors", "cnnlab.registry", "cnnlab.setting_types", "cnnlab.distributed", "cnnlab.signals",
           "cnnlab.run_folder", "cnnlab.config_files")  # fmt: skip
