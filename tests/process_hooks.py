@@ -58,3 +58,21 @@ class RetryEvery(Callback):
 
         backoff, cap = Retry.get_backoff_time, self.seconds
         Retry.get_backoff_time = lambda retry: min(backoff(retry), cap)
+
+
+class MeetPeers(Callback):
+    """Each process's first job waits (up to 2 minutes) until `peers` processes have started theirs, so that
+    processes sharing a sweep surely overlap (a fast starter cannot run every trial before the others ask)."""
+
+    def __init__(self, folder: str, peers: int) -> None:
+        self.folder, self.peers, self.met = Path(folder), int(peers), False
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.met:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / str(os.getpid())).touch()
+        deadline = time.monotonic() + 120
+        while len(list(self.folder.iterdir())) < self.peers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.met = True

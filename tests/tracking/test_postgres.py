@@ -87,22 +87,28 @@ def shared_server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @needs_postgres
-def test_two_sweep_processes_share_one_study_and_one_parent(postgres: str, shared_server, tmp_path: Path) -> None:
+def test_two_sweep_processes_share_one_study_and_one_parent(postgres: str, shared_server, tmp_path: Path, capfd,
+                                                            monkeypatch) -> None:
     """Each trial runs exactly once (whichever process asks for it), each in one FINISHED MLflow run nested under
     the study's single parent, with its artifacts on the server."""
     uri, artifacts = shared_server
     trials = 4
     command = [CNNLAB, "train", "-m", "sweep=optuna", "tracking=mlflow_postgres", f"tracking.uri={uri}",
                f"hydra.sweeper.storage={postgres}/optuna", f"hydra.sweeper.n_trials={trials}",
-               "tracking.log_model=false", "tracking.system_metrics=false", *FAST]  # fmt: skip
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    workers = []
+               "tracking.log_model=false", "tracking.system_metrics=false", *FAST,
+               # each machine's first trial starts only once both have one: they surely overlap
+               "+hydra.callbacks.meet._target_=tests.process_hooks.MeetPeers",
+               f"+hydra.callbacks.meet.folder={tmp_path / 'started'}", "+hydra.callbacks.meet.peers=2"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for name in ("machine-a", "machine-b"):  # each its own folder, as each machine has its own disk
         (tmp_path / name).mkdir()
-        workers.append(subprocess.Popen(command, cwd=tmp_path / name, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_as_usual))  # fmt: skip
-    outputs = [worker.communicate(timeout=400)[0] for worker in workers]
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    # machine b: a process of its own; machine a: this one (in-process: one start-up less to pay)
+    other = subprocess.Popen(command, cwd=tmp_path / "machine-b", env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_as_usual)  # fmt: skip
+    monkeypatch.chdir(tmp_path / "machine-a")
+    here = cli(capfd, *command[1:], store=uri)
+    outputs = [here.stdout + here.stderr, other.communicate(timeout=400)[0]]
+    assert [here.returncode, other.returncode] == [0, 0], "\n".join(o[-3000:] for o in outputs)
 
     study = optuna.load_study(study_name="classification-simple_cnn-digits", storage=f"{postgres}/optuna")
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
