@@ -67,7 +67,11 @@ def explain_inputs(
             continue
         names = [n if task_name != "text" else f"sentence{len(results) + i + 1}" for i, (n, _) in enumerate(named)]
         for (name, content), stem in zip(named, distinct_stems(names, out_dir, "_cam.png"), strict=True):
-            explanation = explain(task, content, data_settings, options)
+            try:
+                explanation = explain(task, content, data_settings, options)
+            except CnnlabError as err:  # this input only (a sentence of no known token): the others go on
+                results.append({"input": name, "error": str(err)})
+                continue
             results.append({"input": name, **explanation.result, **save_pictures(explanation.images, out_dir, stem)})
     return results
 
