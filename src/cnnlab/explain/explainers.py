@@ -122,7 +122,9 @@ def explain_class(task: BaseTask, image: np.ndarray, data_settings, options: Exp
     return explain_class_input(task, classification_transform(task, data_settings)(image=image)["image"], options)
 
 
-def explain_class_input(task: BaseTask, tensor: torch.Tensor, options: ExplainOptions) -> Explanation:
+def explain_class_input(
+    task: BaseTask, tensor: torch.Tensor, options: ExplainOptions, feature_maps: bool = True
+) -> Explanation:
     """The explanation of one network input (C×H×W, pre-processed): also what each run logs for a few validation
     images."""
     from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget, ClassifierOutputTarget
@@ -142,8 +144,9 @@ def explain_class_input(task: BaseTask, tensor: torch.Tensor, options: ExplainOp
         heat = heat_map(network, layer, method, tensor, [chosen])
     result = {"class": task.class_names[predicted], "score": float(scores[predicted]),
               "target": task.class_names[target], "method": method, "layer": name}  # fmt: skip
-    images = {"cam": overlay(picture_of(task, tensor[0]), heat),
-              "features": feature_map_figure(stage_outputs(network, tensor), options.channels)}  # fmt: skip
+    images = {"cam": overlay(picture_of(task, tensor[0]), heat)}
+    if feature_maps:
+        images["features"] = feature_map_figure(stage_outputs(network, tensor), options.channels)
     return Explanation(result, images, heat)
 
 

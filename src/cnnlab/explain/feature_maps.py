@@ -58,21 +58,31 @@ def shown_stages(stages: list[Stage], rows: int = MAX_ROWS) -> list[Stage]:
 
 
 def feature_map_figure(stages: list[Stage], channels: int) -> Figure:
-    """One row per stage: its first `channels` maps, each scaled to its own range."""
+    """One row per stage: its first `channels` maps side by side, each scaled to its own range (one image per row:
+    a grid of axes per map took a second a figure)."""
     stages = shown_stages(stages)
-    figure, axes = plt.subplots(len(stages), channels, figsize=(1.2 * channels + 2.5, 1.3 * len(stages)),
-                                squeeze=False)  # fmt: skip
-    for row, stage in zip(axes, stages, strict=True):
-        for column, axis in enumerate(row):
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if column < len(stage.maps):
-                axis.imshow(stage.maps[column], cmap="viridis")
-            else:
-                axis.axis("off")
-        row[0].set_ylabel(stage.label(), rotation=0, ha="right", va="center", fontsize=7)
+    figure, axes = plt.subplots(len(stages), 1, figsize=(1.1 * channels + 2.8, 1.15 * len(stages)), squeeze=False)
+    for (axis,), stage in zip(axes, stages, strict=True):
+        axis.imshow(_strip(stage.maps[:channels], channels), cmap="viridis", interpolation="nearest")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_ylabel(stage.label(), rotation=0, ha="right", va="center", fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def _scaled(image: np.ndarray) -> np.ndarray:
+    low, high = float(image.min()), float(image.max())
+    return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
+
+def _strip(maps: np.ndarray, slots: int) -> np.ndarray:
+    """Maps (n, h, w) side by side with a 1-pixel gap (NaN: drawn blank), `slots` places wide."""
+    height, width = maps.shape[1:]
+    strip = np.full((height, slots * (width + 1) - 1), np.nan, dtype=np.float32)
+    for index, image in enumerate(maps):
+        strip[:, index * (width + 1) : index * (width + 1) + width] = _scaled(image)
+    return strip
 
 
 def first_convolution(network: nn.Module) -> tuple[str, nn.Conv2d] | None:
@@ -83,28 +93,30 @@ def first_convolution(network: nn.Module) -> tuple[str, nn.Conv2d] | None:
 
 
 def filter_figure(network: nn.Module, limit: int = 64) -> Figure | None:
-    """The first convolution's learned filters: RGB where it reads three channels, else one channel each."""
+    """The first convolution's learned filters on one grid, 8 a row: RGB where it reads three channels, else the
+    first channel in grey (0 = mid-grey)."""
     found = first_convolution(network)
     if found is None:
         return None
     name, conv = found
     weights = conv.weight.detach().float().cpu().numpy()[:limit]  # (out, in, kh, kw)
+    colour = weights.shape[1] == 3
     columns = min(8, len(weights))
     rows = -(-len(weights) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.1 * rows + 0.4), squeeze=False)
-    for index, axis in enumerate(axes.flat):
-        axis.set_xticks([])
-        axis.set_yticks([])
-        if index >= len(weights):
-            axis.axis("off")
-            continue
-        kernel = weights[index]
-        span = np.abs(kernel).max() or 1.0
-        if kernel.shape[0] == 3:
-            axis.imshow(np.transpose(kernel / (2 * span) + 0.5, (1, 2, 0)))
-        else:
-            axis.imshow(kernel[0], cmap="gray", vmin=-span, vmax=span)
-    figure.suptitle(f"{name}: {len(weights)} of {conv.out_channels} filters, {conv.kernel_size[0]}×"
-                    f"{conv.kernel_size[1]}×{conv.in_channels}", fontsize=8)  # fmt: skip
+    height, width = weights.shape[2:]
+    grid = np.full(((height + 1) * rows - 1, (width + 1) * columns - 1, 3), 0.15, dtype=np.float32)  # dark gaps
+    for index, kernel in enumerate(weights):
+        span = float(np.abs(kernel).max()) or 1.0
+        tile = np.transpose(kernel, (1, 2, 0)) if colour else np.repeat(kernel[0][..., None], 3, axis=-1)
+        row, column = divmod(index, columns)
+        grid[row * (height + 1) : row * (height + 1) + height, column * (width + 1) : column * (width + 1) + width] = (
+            tile / (2 * span) + 0.5
+        )
+    figure, axis = plt.subplots(figsize=(0.5 * columns + 0.6, 0.5 * rows + 0.7))
+    axis.imshow(grid, interpolation="nearest")
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_title(f"{name}: {len(weights)} of {conv.out_channels} filters, {conv.kernel_size[0]}×"
+                   f"{conv.kernel_size[1]}×{conv.in_channels}", fontsize=8)  # fmt: skip
     figure.tight_layout()
     return figure

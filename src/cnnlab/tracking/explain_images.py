@@ -37,7 +37,8 @@ class ExplainImages(pl.Callback):
             plt.close(filters)
         validation = trainer.datamodule.splits.val
         count = min(self.count, len(validation))
-        explained = [explain_class_input(task, validation[i][0], ExplainOptions()) for i in range(count)]
+        explained = [explain_class_input(task, validation[i][0], ExplainOptions(), feature_maps=i == 0)
+                     for i in range(count)]  # fmt: skip
         truths = [task.class_names[int(validation[i][1])] for i in range(count)]
         figure, axes = plt.subplots(2, count, figsize=(2.2 * count, 4.6), squeeze=False)
         for column, (explanation, truth) in enumerate(zip(explained, truths, strict=True)):
@@ -52,5 +53,5 @@ class ExplainImages(pl.Callback):
         figure.tight_layout()
         self.run.log_figure(figure, "explain/cams.png")
         self.run.log_figure(explained[0].images["features"], "explain/feature_maps.png")
-        for item in [figure, *(e.images["features"] for e in explained)]:
+        for item in [figure, explained[0].images["features"]]:
             plt.close(item)
