@@ -4,7 +4,8 @@ hydra-optuna-sweeper pins optuna < 3, whose sqlite storage fails with SQLAlchemy
 runs n_trials more trials, and launches trials in batches of n_jobs that wait for their slowest trial. Here:
 - n_trials is the study's total: rerunning an interrupted sweep (or running the same sweep command on several
   machines against one storage) runs only the trials still missing;
-- with n_jobs > 1 each of n_jobs worker processes asks the study for its next trial as soon as its last one ends;
+- with n_jobs > 1, n_jobs worker processes and one trial queued ahead: a worker whose trial ends takes the next
+  one at once (configs composed by the sweeper meanwhile, the workers' imports kept out of garbage collection);
 - `pruner` (median | hyperband | none) stops a trial whose per-epoch validation metric trails the study's
   (cnnlab.callbacks.pruning reports it from inside the job);
 - while a trial runs its heartbeat goes to the storage; trials whose sweeper died (no heartbeat for grace_period
@@ -14,6 +15,7 @@ runs n_trials more trials, and launches trials in batches of n_jobs that wait fo
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -31,7 +33,7 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 if TYPE_CHECKING:
     import optuna
@@ -274,8 +276,12 @@ class TrialRunner:
 
 
 class WorkerPool(TrialRunner):
-    """n_jobs worker processes (joblib's loky executor), each given the study's next trial as soon as it is free:
-    no batch waits for its slowest trial."""
+    """n_jobs worker processes (joblib's loky executor) and one trial queued ahead: a worker that finishes takes the
+    queued trial at once, while the sweeper tells the study, asks for the next trial and composes its config. No
+    batch waits for its slowest trial, and no worker waits for the sweeper. The queued trial is asked one trial
+    earlier than strictly needed (its sampler has one result fewer to learn from)."""
+
+    QUEUED_AHEAD = 1
 
     def run(self) -> list[Any]:
         from hydra.core.singleton import Singleton
@@ -286,17 +292,16 @@ class WorkerPool(TrialRunner):
         config = self.sweeper.config
         configure_log(config.hydra.hydra_logging, config.hydra.verbose)
         Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        singleton_state = Singleton.get_state()
+        shared = (self.sweeper.hydra_context, self.sweeper.task_function, Singleton.get_state())
         results = []
         pending: dict[Future, optuna.trial.Trial] = {}
-        executor = ProcessPoolExecutor(max_workers=self.sweeper.n_jobs)
+        executor = ProcessPoolExecutor(max_workers=self.sweeper.n_jobs, initializer=start_worker)
         try:
             with self.heartbeats():
                 while True:
-                    while len(pending) < self.sweeper.n_jobs and (trial := self.ask()) is not None:
-                        arguments = (self.trial_settings(trial), self.next_index(1), self.overrides(trial),
-                                     self.sweeper.hydra_context, config, self.sweeper.task_function, singleton_state)
-                        pending[executor.submit(run_job_with, *arguments)] = trial  # fmt: skip
+                    while len(pending) < self.sweeper.n_jobs + self.QUEUED_AHEAD and (trial := self.ask()):
+                        job = (self.trial_settings(trial), self.job_config(trial), *shared)
+                        pending[executor.submit(run_composed_job, *job)] = trial
                     if not pending:
                         break
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -307,6 +312,48 @@ class WorkerPool(TrialRunner):
         finally:
             executor.shutdown(wait=False, kill_workers=bool(pending))
         return results
+
+    def job_config(self, trial: optuna.trial.Trial) -> DictConfig:
+        """The trial's job config, composed here (as Hydra's basic launcher does) rather than in the worker."""
+        index = self.next_index(1)
+        job = self.sweeper.hydra_context.config_loader.load_sweep_config(self.sweeper.config, self.overrides(trial))
+        with open_dict(job):
+            job.hydra.job.id = f"{job.hydra.job.name}_{index}"  # as the joblib launcher names its jobs
+            job.hydra.job.num = index
+        return job
+
+
+def start_worker() -> None:
+    """A worker's start, before its first trial: the training code imported once, and everything it made kept out
+    of the garbage collector's scans. loky collects after a worker's first job (to measure its memory), and a full
+    collection over torch, Lightning and MLflow's objects takes about half a second."""
+    from cnnlab.console import quiet_third_party
+
+    quiet_third_party()  # a worker process starts bare
+    import cnnlab.dispatch  # noqa: F401 - what every trial runs
+
+    gc.freeze()
+
+
+def run_composed_job(
+    environment: dict[str, str], job: DictConfig, hydra_context: HydraContext, task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> Any:  # fmt: skip
+    """One Hydra job in a worker process, as Hydra's launchers run one, with the trial's environment."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.singleton import Singleton
+    from hydra.core.utils import run_job, setup_globals
+
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    HydraConfig.instance().set_config(job)
+    os.environ.update(environment)
+    try:
+        return run_job(hydra_context=hydra_context, task_function=task_function, config=job,
+                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")  # fmt: skip
+    finally:
+        for key in environment:
+            os.environ.pop(key, None)
 
 
 def open_storage(url: str, heartbeat_interval: int, grace_period: int, attempts: int = 6) -> Any:
@@ -328,21 +375,6 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int, attempts:
             log.info("the study's tables are being made by another process (%s); trying again", type(err).__name__)
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
-
-
-def run_job_with(environment: dict[str, str], index: int, overrides: list[str], *job: Any) -> Any:
-    """One Hydra job in a worker process, as the joblib launcher runs it, with the trial's environment."""
-    from hydra_plugins.hydra_joblib_launcher._core import execute_job
-
-    from cnnlab.console import quiet_third_party
-
-    quiet_third_party()  # a worker process starts bare
-    os.environ.update(environment)
-    try:
-        return execute_job(index, overrides, *job)
-    finally:
-        for key in environment:
-            os.environ.pop(key, None)
 
 
 @contextmanager
