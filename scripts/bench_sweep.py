@@ -1,16 +1,18 @@
 """Sweep scheduling side by side: one Optuna study of trials with uneven lengths (trainer.max_epochs drawn from
 1-6) run by 2 workers in batches (hydra.sweeper.asynchronous=false with the joblib launcher: each batch waits for
 its slowest trial), asynchronously (a worker takes the next trial as soon as it is free), and asynchronously with
-median pruning. Prints wall time, the share of worker-slot time spent idle between the first job's start and the
-last job's end (a job's span: from Hydra's start of it to its last file written), and the epochs pruning saved;
-writes outputs/bench/sweep.json.
-usage: python scripts/bench_sweep.py [--trials 8] [--jobs 2]
+median pruning; each for two trial lengths: short (digits at their native 8x8) and long (digits at 64x64, about
+4x longer epochs). Prints wall time, the share of worker-slot time spent idle between the first job's start and the
+last job's end (a job's span: from its config written by Hydra to its last file written), the same share while
+trials were still queued, and the epochs pruning saved; writes outputs/bench/sweep.json.
+usage: python scripts/bench_sweep.py [--trials 20] [--jobs 2] [--lengths short long]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,25 +27,30 @@ MODES = {
     "asynchronous": [],
     "asynchronous+median pruning": ["hydra.sweeper.pruner=median", "hydra.sweeper.pruner_startup_trials=2"],
 }
+LENGTHS = {"short": [], "long": ["data.image_size=64"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--lengths", nargs="+", default=list(LENGTHS), choices=list(LENGTHS))
     args = parser.parse_args()
-    rows = {}
-    for mode, extra in MODES.items():
-        with tempfile.TemporaryDirectory() as folder:
-            rows[mode] = run_sweep(Path(folder), args.trials, args.jobs, extra)
-        print(f"{mode}: {rows[mode]}", flush=True)
-    base = rows["batches"]["wall_s"]
-    print(f"\n{'mode':<28} {'wall s':>7} {'vs batches':>10} {'idle':>6} {'queued':>7} {'epochs':>7} {'pruned':>6}")
-    for mode, row in rows.items():
-        print(f"{mode:<28} {row['wall_s']:>7.1f} {row['wall_s'] / base:>10.2f} {row['idle_share']:>6.1%} "
-              f"{row['idle_share_while_queued']:>7.1%} "
-              f"{row['epochs_trained']:>7} {row['pruned']:>6}")  # fmt: skip
-    write_result("sweep", {"machine": machine(), "trials": args.trials, "jobs": args.jobs, "modes": rows})
+    rows: dict[str, dict[str, dict]] = {length: {} for length in args.lengths}
+    for length in args.lengths:
+        for mode, extra in MODES.items():
+            with tempfile.TemporaryDirectory() as folder:
+                rows[length][mode] = run_sweep(Path(folder), args.trials, args.jobs, [*LENGTHS[length], *extra])
+            print(f"{length} {mode}: {rows[length][mode]}", flush=True)
+    print(f"\n{'trials':<6} {'mode':<28} {'wall s':>7} {'vs batches':>10} {'idle':>6} {'queued':>7} {'job s':>6} "
+          f"{'epochs':>7} {'pruned':>6}")  # fmt: skip
+    for length, modes in rows.items():
+        base = modes["batches"]["wall_s"]
+        for mode, row in modes.items():
+            print(f"{length:<6} {mode:<28} {row['wall_s']:>7.1f} {row['wall_s'] / base:>10.2f} "
+                  f"{row['idle_share']:>6.1%} {row['idle_share_while_queued']:>7.1%} {row['median_job_s']:>6.1f} "
+                  f"{row['epochs_trained']:>7} {row['pruned']:>6}")  # fmt: skip
+    write_result("sweep", {"machine": machine(), "trials": args.trials, "jobs": args.jobs, "lengths": rows})
 
 
 def run_sweep(folder: Path, trials: int, jobs: int, extra: list[str]) -> dict:
@@ -74,6 +81,7 @@ def run_sweep(folder: Path, trials: int, jobs: int, extra: list[str]) -> dict:
     busy_queued = sum(max(0.0, min(end, queued) - start) for start, end in spans)
     return {"wall_s": wall, "idle_share": 1 - busy / (jobs * (last - first)),
             "idle_share_while_queued": 1 - busy_queued / (jobs * (queued - first)), "epochs_trained": epochs,
+            "median_job_s": statistics.median(end - start for start, end in spans),
             "pruned": sum("cnnlab.pruned" in r.data.tags for r in runs), "runs": len(runs)}  # fmt: skip
 
 

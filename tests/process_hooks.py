@@ -76,3 +76,23 @@ class MeetPeers(Callback):
         while len(list(self.folder.iterdir())) < self.peers and time.monotonic() < deadline:
             time.sleep(0.05)
         self.met = True
+
+
+class TouchAfterFirstEpoch(Callback):
+    """Touches `folder`/<job number> once the job's run has logged its first val/acc: the job is training."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from cnnlab.tracking.run import TrackedRun
+
+        log_points, marker = TrackedRun.log_points, self.folder / str(config.hydra.job.num)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+        def touching(run: TrackedRun, batch) -> None:
+            log_points(run, batch)
+            if any(point.key == "val/acc" for point in batch):
+                marker.touch()
+
+        TrackedRun.log_points = touching

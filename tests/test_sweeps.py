@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import optuna
@@ -171,6 +173,34 @@ def test_asynchronous_workers_take_a_trial_as_soon_as_they_are_free(tmp_path: Pa
     runs = sorted((c.info.start_time, c.info.end_time) for c in children)  # when each job trained, not was asked
     first_two_end = max(end for _, end in runs[:2])  # in batches of 2, no job starts before both have ended
     assert any(start < first_two_end for start, _ in runs[2:]), runs
+
+
+def test_ctrl_c_stops_the_asynchronous_workers_trials_killed_with_a_checkpoint(tmp_path: Path) -> None:
+    """Ctrl-C to the sweeper alone (as `kill -INT` sends it; a terminal's also reaches the workers, which ignore it)
+    while two workers train and a third trial waits: each training run ends KILLED with its interrupted.ckpt, none
+    stays RUNNING, the queued trial never starts, and the study's trials are FAIL (asked again on a rerun)."""
+    store = migrated_store(tmp_path / "mlflow.db")
+    training = tmp_path / "training"
+    args = ["train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=2", *FAST[1:],
+            "trainer.max_epochs=1000", "+hydra.callbacks.training._target_=tests.process_hooks.TouchAfterFirstEpoch",
+            f"+hydra.callbacks.training.folder={training}"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": str(REPO)}
+    with open(tmp_path / "out.log", "w") as out, open(tmp_path / "err.log", "w") as err:
+        sweep = subprocess.Popen([CNNLAB, *args], cwd=tmp_path, env=env, stdout=out, stderr=err,
+                                 preexec_fn=sigint_as_usual)  # fmt: skip
+        deadline = time.monotonic() + 300
+        while len(list(training.glob("*"))) < 2 and sweep.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sweep.send_signal(signal.SIGINT)
+        returncode = sweep.wait(timeout=120)
+    stderr = (tmp_path / "err.log").read_text()
+    assert returncode == 130 and "cnnlab: interrupted" in stderr, stderr[-3000:]
+    parents, children = sweep_runs(store)
+    assert [p.info.status for p in parents] == ["KILLED"]
+    assert [c.info.status for c in children] == ["KILLED", "KILLED"], stderr[-3000:]
+    for child in children:
+        assert (Path(child.data.tags["cnnlab.run_dir"]) / "checkpoints" / "interrupted.ckpt").is_file()
+    assert [t.state for t in study_of(tmp_path).get_trials()] == [optuna.trial.TrialState.FAIL] * 3
 
 
 def test_the_slurm_launcher_config_instantiates() -> None:

@@ -16,6 +16,7 @@ from types import FrameType
 # Code that must not be interrupted half-way: SQLAlchemy's session and connection handling, Alembic's migrations.
 _ATOMIC_PACKAGES = ("/sqlalchemy/", "/alembic/")
 _REDELIVERY_DELAY_S = 0.02
+_stop_received = threading.Event()
 
 
 class Terminated(SystemExit):
@@ -24,6 +25,9 @@ class Terminated(SystemExit):
     def __init__(self) -> None:
         super().__init__(128 + signal.SIGTERM)
 
+    def __reduce__(self) -> tuple:  # pickled without the code its __init__ sets (from a worker process)
+        return (Terminated, ())
+
 
 def install_stop_handlers() -> None:
     """SIGTERM stops the command as Ctrl-C does; both wait for a database write in progress. Main thread only, as
@@ -31,6 +35,11 @@ def install_stop_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+
+
+def stop_received() -> bool:
+    """Whether a SIGTERM or Ctrl-C has reached this process's handlers."""
+    return _stop_received.is_set()
 
 
 def cancel_held_signals() -> None:
@@ -42,6 +51,7 @@ def cancel_held_signals() -> None:
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    _stop_received.set()
     if _in_store_write(frame):
         _send_again(signum)
         return
@@ -49,6 +59,7 @@ def _on_sigint(signum: int, frame: FrameType | None) -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _stop_received.set()
     if _lightning_is_fitting(frame):
         return  # Lightning's handler, called with ours, has flagged the trainer; it stops at the next step
     if _in_store_write(frame):

@@ -15,7 +15,6 @@ runs n_trials more trials, and launches trials in batches of n_jobs that wait fo
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import math
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DIRECTIONS = {"max": "maximize", "min": "minimize"}
 LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher")  # others (SLURM) get batches through the launcher
+STOP_GRACE_S = 60  # for interrupted jobs to end their runs, then the workers are killed
 SURPLUS_ATTR = "cnnlab.surplus"  # a trial asked after another worker had asked the study's last one: not run
 
 
@@ -287,6 +287,9 @@ class WorkerPool(TrialRunner):
         from hydra.core.singleton import Singleton
         from hydra.core.utils import configure_log, setup_globals
         from joblib.externals.loky import ProcessPoolExecutor
+        from joblib.externals.loky.backend import get_context
+
+        from cnnlab.sweep_workers import run_composed_job, start_worker
 
         setup_globals()
         config = self.sweeper.config
@@ -295,20 +298,25 @@ class WorkerPool(TrialRunner):
         shared = (self.sweeper.hydra_context, self.sweeper.task_function, Singleton.get_state())
         results = []
         pending: dict[Future, optuna.trial.Trial] = {}
-        executor = ProcessPoolExecutor(max_workers=self.sweeper.n_jobs, initializer=start_worker)
+        stop = get_context("loky").Event()
+        executor = ProcessPoolExecutor(max_workers=self.sweeper.n_jobs, initializer=start_worker, initargs=(stop,))
         try:
             with self.heartbeats():
-                while True:
-                    while len(pending) < self.sweeper.n_jobs + self.QUEUED_AHEAD and (trial := self.ask()):
-                        job = (self.trial_settings(trial), self.job_config(trial), *shared)
-                        pending[executor.submit(run_composed_job, *job)] = trial
-                    if not pending:
-                        break
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        result = future.result()
-                        self.tell(pending.pop(future), result)
-                        results.append(result)
+                try:
+                    while True:
+                        while len(pending) < self.sweeper.n_jobs + self.QUEUED_AHEAD and (trial := self.ask()):
+                            job = (self.trial_settings(trial), self.job_config(trial), *shared)
+                            pending[executor.submit(run_composed_job, *job)] = trial
+                        if not pending:
+                            break
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            result = future.result()
+                            self.tell(pending.pop(future), result)
+                            results.append(result)
+                except BaseException:  # Ctrl-C, SIGTERM: the running jobs end their runs before the workers go
+                    stop_workers(stop, pending)
+                    raise
         finally:
             executor.shutdown(wait=False, kill_workers=bool(pending))
         return results
@@ -323,37 +331,16 @@ class WorkerPool(TrialRunner):
         return job
 
 
-def start_worker() -> None:
-    """A worker's start, before its first trial: the training code imported once, and everything it made kept out
-    of the garbage collector's scans. loky collects after a worker's first job (to measure its memory), and a full
-    collection over torch, Lightning and MLflow's objects takes about half a second."""
-    from cnnlab.console import quiet_third_party
-
-    quiet_third_party()  # a worker process starts bare
-    import cnnlab.dispatch  # noqa: F401 - what every trial runs
-
-    gc.freeze()
-
-
-def run_composed_job(
-    environment: dict[str, str], job: DictConfig, hydra_context: HydraContext, task_function: TaskFunction,
-    singleton_state: dict[Any, Any],
-) -> Any:  # fmt: skip
-    """One Hydra job in a worker process, as Hydra's launchers run one, with the trial's environment."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.singleton import Singleton
-    from hydra.core.utils import run_job, setup_globals
-
-    setup_globals()
-    Singleton.set_state(singleton_state)
-    HydraConfig.instance().set_config(job)
-    os.environ.update(environment)
-    try:
-        return run_job(hydra_context=hydra_context, task_function=task_function, config=job,
-                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")  # fmt: skip
-    finally:
-        for key in environment:
-            os.environ.pop(key, None)
+def stop_workers(stop: Any, pending: dict[Future, Any]) -> None:
+    """Asks every worker to stop its job (cnnlab.sweep_workers) and waits up to STOP_GRACE_S for the jobs to mark
+    their runs KILLED and save their checkpoints; a second Ctrl-C stops waiting."""
+    stop.set()
+    for future in pending:
+        future.cancel()  # a trial still queued never starts
+    running = [future for future in pending if not future.done()]
+    if running:
+        log.info("stopping %d running trial(s): each run ends KILLED with a checkpoint", len(running))
+        wait(running, timeout=STOP_GRACE_S)
 
 
 def open_storage(url: str, heartbeat_interval: int, grace_period: int, attempts: int = 6) -> Any:
