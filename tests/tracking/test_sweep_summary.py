@@ -76,3 +76,30 @@ def test_an_optuna_study_gets_round_ticks_rather_than_one_per_trial() -> None:
     learning_rates = [str(10 ** (-4 + 3 * trial / 19)) for trial in range(20)]
     figure = metric_vs_parameter_figure(learning_rates, [0.5] * 20, "optimizer.lr", "val/acc")
     assert figure.axes[0].get_xscale() == "log" and tick_labels(figure, "x") == {"1e-4", "1e-3", "1e-2", "1e-1"}
+
+
+def test_an_interrupted_sweep_ends_its_own_running_jobs_killed_and_leaves_other_machines_jobs(tmp_path) -> None:
+    """What stays RUNNING when Hydra's joblib launcher kills its workers on Ctrl-C: at exit, the jobs in this
+    command's sweep folder are KILLED with the parent; a job of another machine sharing the parent is left."""
+    from mlflow.tracking import MlflowClient
+
+    from cnnlab.tracking.run import TrackedRun
+    from cnnlab.tracking.sweep import SweepRuns
+    from cnnlab.tracking.tags import RUN_DIR_TAG
+    from tests.conftest import migrated_store
+
+    store = migrated_store(tmp_path / "mlflow.db")
+    client = MlflowClient(store)
+    experiment = client.create_experiment("classification", artifact_location=str(tmp_path / "artifacts"))
+    parent = client.create_run(experiment).info.run_id
+    sweep_dir, elsewhere = tmp_path / "multirun" / "0-0", tmp_path / "other-machine" / "0-0"
+    folders = {"mine": sweep_dir / "0", "theirs": elsewhere / "0", "done": sweep_dir / "1"}
+    jobs = {name: client.create_run(experiment, tags={"mlflow.parentRunId": parent, RUN_DIR_TAG: str(folder)})
+            .info.run_id for name, folder in folders.items()}  # fmt: skip
+    client.set_terminated(jobs["done"], "FINISHED")
+    sweep = SweepRuns()
+    sweep.parent, sweep.sweep_dir = TrackedRun(client, parent, experiment, store), sweep_dir.resolve()
+    sweep._end_if_interrupted()
+    status = {name: client.get_run(run_id).info.status for name, run_id in jobs.items()}
+    assert status == {"mine": "KILLED", "theirs": "RUNNING", "done": "FINISHED"}
+    assert client.get_run(parent).info.status == "KILLED"

@@ -155,6 +155,14 @@ class SweepRuns(Callback):
         mark_job_start(OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN)
 
     def _end_if_interrupted(self) -> None:
-        """At exit without on_multirun_end (Ctrl-C, a crash): the parent must not stay RUNNING."""
-        if self.parent is not None:
-            self.parent.client.set_terminated(self.parent.run_id, "KILLED")
+        """At exit without on_multirun_end (Ctrl-C, a crash): neither the parent nor a job of this command stays
+        RUNNING. Hydra's joblib launcher kills its workers on Ctrl-C, before their jobs can end their runs (each has
+        the last epoch's checkpoints/last.ckpt to resume from)."""
+        from cnnlab.tracking.sweep_summary import job_results
+
+        if self.parent is None:
+            return
+        for job in job_results(self.parent):  # of this command only: other machines may share a study's parent
+            if job["status"] == "RUNNING" and Path(job["run_dir"]).resolve().is_relative_to(self.sweep_dir):
+                self.parent.client.set_terminated(job["run_id"], "KILLED")
+        self.parent.client.set_terminated(self.parent.run_id, "KILLED")
