@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -104,16 +105,22 @@ def test_rerunning_summarises_again_and_more_seeds_train_only_the_new_ones_in_pa
     mean = parent.data.metrics["repeat/test/acc_mean"]
     assert cnnlab_repeat(store, *RECIPE, "--seeds", "3", "--reference", f"test/acc={mean!r}") == 0
     assert "seeds trained now: none" in capsys.readouterr().out
-    assert runs_of(store)[0].data.tags["cnnlab.repeat.verdict.test/acc"] == "inside"  # the mean is inside
+    tags = runs_of(store)[0].data.tags
+    assert tags["cnnlab.repeat.verdict.test/acc"] == "inside"  # the mean is inside
+    assert float(tags["cnnlab.repeat.reference.test/acc"]) == mean
 
     assert cnnlab_repeat(store, *RECIPE, "--seeds", "5", "--jobs", "2") == 0
     again, after = runs_of(store)
     assert again.info.run_id == parent.info.run_id and sorted(after) == [42, 43, 44, 45, 46]
     assert all(after[s].info.run_id == before[s].info.run_id for s in (42, 43, 44))  # not rerun
     assert again.data.metrics["repeat/seeds"] == 5 and after[46].info.status == "FINISHED"
+    # the verdict was drawn against 3 seeds' interval: a call without --reference leaves none standing
+    assert not [key for key in again.data.tags if key.startswith(("cnnlab.repeat.verdict", "cnnlab.repeat.ref"))]
+    command = after[46].data.tags["cnnlab.command"]  # of a run made in a worker process
+    assert command == shlex.join(["cnnlab", "repeat", *RECIPE, "--seeds", "5", "--jobs", "2"]), command
 
 
-def test_an_interrupted_repeat_continues_its_seeds(repeated, tmp_path: Path, monkeypatch) -> None:
+def test_an_interrupted_repeat_continues_its_seeds(repeated, tmp_path: Path, monkeypatch, capsys) -> None:
     """Ctrl-C in seed 43's second epoch: the parent and that seed are KILLED; the same command again keeps seed 42,
     continues seed 43's run from its checkpoint, trains seed 44, and every seed's metrics equal the uninterrupted
     repeat's."""
@@ -134,6 +141,7 @@ def test_an_interrupted_repeat_continues_its_seeds(repeated, tmp_path: Path, mon
     monkeypatch.setattr(cnnlab.repeat, "train_config", train_config)
     monkeypatch.setattr(ClassificationTask, "training_step", training_step)
     assert cnnlab_repeat(store, *RECIPE, "--seeds", "3") == 130  # as after Ctrl-C
+    assert "the same command again continues the repeat" in capsys.readouterr().err
     parent, seeds = runs_of(store)
     assert parent.info.status == "KILLED" and sorted(seeds) == [42, 43]
     assert seeds[42].info.status == "FINISHED" and seeds[43].info.status == "KILLED"
@@ -150,7 +158,10 @@ def test_an_interrupted_repeat_continues_its_seeds(repeated, tmp_path: Path, mon
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--seeds", "1"], "--seeds must be at least 2"),
+    (["--seeds", "1"], "a repeat needs at least 2 seeds"),
+    (["--seeds", "0"], "a repeat needs at least 2 seeds"),
+    (["abc123", "def456"], "def456: one run id at most"),
+    (["trainer.max_epochs=1", "abc123"], "abc123: a run id comes first"),
     (["--reference", "acc"], "give METRIC=NUMBER"),
     (["trainer.max_epochs=1,2"], "a sweep; this command trains one config"),
     (["hydra.job.chdir=true"], "Hydra's own settings apply to cnnlab train only"),

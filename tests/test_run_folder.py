@@ -119,3 +119,17 @@ def test_a_run_killed_before_its_config_is_named_so_and_failed(tmp_path: Path, s
     with pytest.raises(CnnlabError, match="was interrupted before it started"):
         load_source_run(client, run.info.run_id)
     assert client.get_run(run.info.run_id).info.status == "FAILED"
+
+
+def test_an_explain_run_is_named_so_and_last_is_the_newest_training_run(tmp_path: Path, store: str) -> None:
+    """An explain run copies its training run's tags; resume, reproduce, repeat... must not take it for one, and
+    neither may `last` (nor a repeat's parent, which trains nothing itself)."""
+    client = MlflowClient(store)
+    experiment = client.create_experiment("classification")
+    trained = client.create_run(experiment).info.run_id
+    client.log_text(trained, "task: {name: classification}\ndata: {name: digits}\nrun_dir: x\n", "config.yaml")
+    explain = client.create_run(experiment, tags={"cnnlab.explains": trained}).info.run_id
+    client.create_run(experiment, tags={"cnnlab.repeat": "0" * 40})
+    with pytest.raises(CnnlabError, match=f"run {explain} is a `cnnlab explain` run of run {trained}"):
+        load_source_run(client, explain)
+    assert load_source_run(client, "last").run.info.run_id == trained

@@ -20,6 +20,8 @@ from cnnlab.signals import Terminated, cancel_held_signals, install_stop_handler
 from cnnlab.tracking.provenance import COMMAND_ENV
 
 STOPPED = "a run that had started is marked KILLED (continue it with resume=RUN_ID)"
+# Commands whose own rerun continues what was stopped
+STOPPED_BY_COMMAND = {"repeat": "finished seeds are kept; the same command again continues the repeat"}
 USAGE = """usage: cnnlab [--debug] COMMAND [ARGS...]
 
 commands:
@@ -65,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             cancel_held_signals()  # the command has ended: a signal held for a write has nothing left to stop
     except Terminated:  # SIGTERM, also as Lightning stops on it (cnnlab.tracking.run says so)
-        print(f"cnnlab: stopped by SIGTERM; {STOPPED}", file=sys.stderr)
+        print(f"cnnlab: stopped by SIGTERM; {STOPPED_BY_COMMAND.get(command, STOPPED)}", file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print(f"cnnlab: interrupted; {STOPPED}", file=sys.stderr)
+        print(f"cnnlab: interrupted; {STOPPED_BY_COMMAND.get(command, STOPPED)}", file=sys.stderr)
         return 130
     except (CnnlabError, OSError) as err:
         error = as_user_error(err)

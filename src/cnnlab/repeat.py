@@ -33,6 +33,8 @@ from cnnlab.train import ResumePoint, choice_tags, train_config
 REPEATS_DIR = Path("outputs/repeats")
 SUMMARY_FILE = "repeat_summary.csv"
 SEEDS_FILE = "repeat_seeds.csv"
+VERDICT_TAG = "cnnlab.repeat.verdict."  # + metric: above | inside | below, of this call's --reference
+REFERENCE_TAG = "cnnlab.repeat.reference."  # + metric: the number that verdict placed
 # Settings that do not change what a seed trains: left out of the fingerprint that finds a repeat again.
 NOT_RECIPE = ("seed", "run_dir", "tracking", "resume", "force")
 
@@ -194,12 +196,22 @@ def summarise(parent: TrackedRun, runs: dict[int, Run], references: dict[str, fl
         metrics |= {f"repeat/{key}_mean": found.mean, f"repeat/{key}_std": found.std,
                     f"repeat/{key}_ci_low": found.low, f"repeat/{key}_ci_high": found.high}  # fmt: skip
     verdicts = {key: intervals[key].verdict(value) for key, value in references.items() if key in intervals}
-    metrics |= {f"repeat/{key}_reference": references[key] for key in verdicts}
     parent.log_metrics({**metrics, "repeat/seeds": float(len(runs))})
-    parent.set_tags({f"cnnlab.repeat.verdict.{key}": verdict for key, verdict in verdicts.items()})
+    set_verdicts(parent, references, verdicts)
     parent.log_text(summary_table(intervals, references, verdicts), SUMMARY_FILE)
     parent.log_text(seeds_table(runs, sorted(intervals)), SEEDS_FILE)
     return RepeatResult(parent.run_id, {seed: run.info.run_id for seed, run in runs.items()}, intervals, verdicts)
+
+
+def set_verdicts(parent: TrackedRun, references: dict[str, float], verdicts: dict[str, str]) -> None:
+    """This call's references and verdicts as tags, replacing an earlier call's: a verdict stays true only for the
+    interval it was drawn against, and the seeds (so the interval) may have changed since."""
+    tags = {f"{VERDICT_TAG}{key}": verdict for key, verdict in verdicts.items()}
+    tags |= {f"{REFERENCE_TAG}{key}": repr(references[key]) for key in verdicts}
+    for key in parent.client.get_run(parent.run_id).data.tags:
+        if key.startswith((VERDICT_TAG, REFERENCE_TAG)) and key not in tags:
+            parent.client.delete_tag(parent.run_id, key)
+    parent.set_tags(tags)
 
 
 def check_references(references: dict[str, float], values: dict[str, list[float]], intervals: dict) -> None:

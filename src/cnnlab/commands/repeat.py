@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 
 from cnnlab.commands.parsing import CommandParser
 from cnnlab.commands.store import add_tracking_uri_option
@@ -27,21 +28,30 @@ def main(args: list[str]) -> int:
         os.environ["MLFLOW_TRACKING_URI"] = options.tracking_uri
 
     from cnnlab.repeat import repeat
-    from cnnlab.tracking.provenance import COMMAND_ENV
+    from cnnlab.tracking.provenance import COMMAND_LINE_ENV
 
-    os.environ[COMMAND_ENV] = "cnnlab repeat"
-    config, overrides = config_of(options.target)
-    seeds = [config["seed"] + i for i in range(options.seeds)]
-    result = repeat(config, seeds, dict(options.reference), jobs=options.jobs, overrides=overrides)
+    os.environ[COMMAND_LINE_ENV] = shlex.join(["cnnlab", "repeat", *args])  # seeds may train in worker processes
+    try:
+        config, overrides = config_of(options.target)
+        seeds = [config["seed"] + i for i in range(options.seeds)]
+        result = repeat(config, seeds, dict(options.reference), jobs=options.jobs, overrides=overrides)
+    finally:
+        os.environ.pop(COMMAND_LINE_ENV)
     print_summary(result, dict(options.reference))
     return 0
 
 
 def config_of(target: list[str]) -> tuple[dict, str]:
     """(resolved config, overrides as said) of a past run with settings changed, or of train's overrides."""
+    from cnnlab.errors import CnnlabError
     from cnnlab.preflight import check_choices
 
     first, rest = target[0], target[1:]
+    stray = [item for item in rest if "=" not in item and not item.startswith("~")]  # `~key` deletes a setting
+    if stray and "=" in first:
+        raise CnnlabError(f"{stray[0]}: a run id comes first (cnnlab repeat RUN_ID KEY=VALUE ...), or not at all")
+    if stray:
+        raise CnnlabError(f"{stray[0]}: one run id at most; after it, only KEY=VALUE settings")
     if "=" in first:
         from cnnlab.config import composed_job
 
@@ -76,20 +86,24 @@ def print_summary(result, references: dict[str, float]) -> None:
 
 
 def seed_count(text: str) -> int:
-    number = positive(text)
+    number = whole_number(text)
     if number < 2:
-        raise argparse.ArgumentTypeError("--seeds must be at least 2: one seed has no spread")
+        raise argparse.ArgumentTypeError(f"{text} is fewer than 2; a repeat needs at least 2 seeds (one has no spread)")
     return number
 
 
 def positive(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    number = whole_number(text)
     if number < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return number
+
+
+def whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def reference(text: str) -> tuple[str, float]:

@@ -12,6 +12,8 @@ import cnnlab
 
 SOURCE_DIR = Path(cnnlab.__file__).resolve().parent
 COMMAND_ENV = "CNNLAB_COMMAND"  # how the CLI names the running command ("cnnlab train"), for the command tag
+# The whole command line, where the runs are made by another process than the one it started (joblib workers)
+COMMAND_LINE_ENV = "CNNLAB_COMMAND_LINE"
 
 
 def git_state(path: Path = SOURCE_DIR) -> tuple[str, bool | None]:
@@ -64,6 +66,8 @@ def pip_command(then: dict[str, str], now: dict[str, str]) -> str | None:
 
 def command_line() -> str:
     """The command as the user typed it (COMMAND_ENV names a command that ran through another, e.g. make)."""
+    if os.environ.get(COMMAND_LINE_ENV):
+        return os.environ[COMMAND_LINE_ENV]
     return " ".join([os.environ.get(COMMAND_ENV) or Path(sys.argv[0]).name, shlex.join(sys.argv[1:])])
 
 

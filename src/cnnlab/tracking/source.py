@@ -18,7 +18,7 @@ from cnnlab.run_folder import is_held
 from cnnlab.tasks.checkpoints import checkpoint_run_id
 from cnnlab.tracking.run import TrackedRun
 from cnnlab.tracking.run_ids import find_run
-from cnnlab.tracking.tags import ERROR_TAG, RUN_DIR_TAG, SWEEP_PARENT_TAG
+from cnnlab.tracking.tags import ERROR_TAG, EXPLAINS_TAG, REPEAT_TAG, RUN_DIR_TAG, SWEEP_PARENT_TAG
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ class SourceRun:
 def load_source_run(client: MlflowClient, run_id: str) -> SourceRun:
     """The run `run_id`, or with "last" the newest training run (not a sweep parent) of the store."""
     run = _latest_run(client) if run_id == "last" else _get_run(client, run_id)
+    if EXPLAINS_TAG in run.data.tags:  # it copies its training run's tags, config included
+        raise CnnlabError(f"run {run.info.run_id} is a `cnnlab explain` run of run {run.data.tags[EXPLAINS_TAG]}; "
+                          "pass that run's id")  # fmt: skip
     try:
         folder = tempfile.mkdtemp(prefix="cnnlab-config-")
         text = Path(client.download_artifacts(run.info.run_id, "config.yaml", folder)).read_text(encoding="utf-8")
@@ -131,13 +134,16 @@ def _no_run(client: MlflowClient, run_id: str) -> str:
             "MLFLOW_TRACKING_URI at the store that has it")  # fmt: skip
 
 
+NO_MODEL_TAGS = {REPEAT_TAG, EXPLAINS_TAG}  # a repeat's parent, an explain run
+
+
 def _latest_run(client: MlflowClient) -> Run:
     experiments = [e.experiment_id for e in client.search_experiments()]
     if not experiments:
         raise CnnlabError(f"resume=last: no run in {client.tracking_uri}; train one first or give a run id")
-    # Newest first; a sweep's parent run has no model of its own.
+    # Newest first; a sweep's or a repeat's parent run has no model of its own, an explain run trains none.
     runs = client.search_runs(experiments, order_by=["attributes.start_time DESC"], max_results=50)
-    runs = [r for r in runs if r.data.tags.get(SWEEP_PARENT_TAG) != "true"]
+    runs = [r for r in runs if r.data.tags.get(SWEEP_PARENT_TAG) != "true" and not NO_MODEL_TAGS & set(r.data.tags)]
     if not runs:
         raise CnnlabError(f"resume=last: no run in {client.tracking_uri}; train one first or give a run id")
     return runs[0]
