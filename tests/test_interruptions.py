@@ -5,6 +5,7 @@ atomically, and secrets from the environment never reach MLflow."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -155,6 +156,17 @@ def test_nan_loss_stops_the_run_naming_the_step(make_config, store: str, monkeyp
     assert run.info.status == "FAILED" and "at step 4" in run.data.tags["cnnlab.error"]
     logged = {a.path for a in MlflowClient(store).list_artifacts(run.info.run_id, "checkpoints")}
     assert logged == {"checkpoints/last.ckpt"}  # the last good checkpoint, end of epoch 0
+    named = re.search(r"the last good checkpoint is (\S+last\.ckpt)", run.data.tags["cnnlab.error"])
+    assert named and Path(named[1]).is_file()
+
+
+def test_a_nan_loss_in_the_first_epoch_names_no_checkpoint(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from cnnlab.callbacks.safety import last_good_checkpoint
+
+    trainer = SimpleNamespace(checkpoint_callbacks=[SimpleNamespace(dirpath=str(tmp_path))])
+    assert last_good_checkpoint(trainer) == "no epoch had ended, so there is no checkpoint to go back to"
 
 
 def test_an_interrupted_checkpoint_write_keeps_the_previous_file(tmp_path: Path, monkeypatch) -> None:

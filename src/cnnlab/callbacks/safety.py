@@ -59,9 +59,17 @@ class NonFiniteLoss(pl.Callback):
         if not math.isfinite(value):
             raise CnnlabError(
                 f"the training loss is {value} at step {trainer.global_step} (epoch {trainer.current_epoch}, batch "
-                f"{batch_idx}); lower optimizer.lr or set trainer.gradient_clip_val; the last good checkpoint is "
-                "checkpoints/last.ckpt in the run folder"
+                f"{batch_idx}); lower optimizer.lr or set trainer.gradient_clip_val; {last_good_checkpoint(trainer)}"
             )
+
+
+def last_good_checkpoint(trainer: pl.Trainer) -> str:
+    """Where the end of the last full epoch was saved, if an epoch has ended."""
+    for callback in trainer.checkpoint_callbacks:
+        last = Path(callback.dirpath or "") / "last.ckpt"
+        if callback.dirpath and last.is_file():
+            return f"the last good checkpoint is {last}"
+    return "no epoch had ended, so there is no checkpoint to go back to"
 
 
 class FailureCheckpoints(pl.Callback):
