@@ -190,3 +190,11 @@ def test_the_interval_is_students_t(values: list[float]) -> None:
     assert (found.low, found.high) == pytest.approx((mean - half, mean + half), abs=1e-9)
     assert found.verdict(found.high + 1) == "above" and found.verdict(found.low - 1) == "below"
     assert found.verdict(found.mean) == "inside"
+
+
+def test_a_misnamed_reference_is_refused_before_more_seeds_train(repeated, monkeypatch, capfd) -> None:
+    store, folder = repeated
+    monkeypatch.chdir(folder)
+    result = cli(capfd, "repeat", *RECIPE, "--seeds", "4", "--reference", "test/accuracy=0.9", store=store)
+    assert result.returncode == 1 and "--reference test/accuracy: not a metric the seeds report" in result.stderr
+    assert "test/acc," in result.stderr and "seed 45," not in result.stdout  # seed 45 was not trained

@@ -79,6 +79,10 @@ def repeat(
             done = finished_seeds(client, parent.run_id)
             todo = [seed for seed in seeds if seed not in done]
             jobs_to_run = [seed_job(client, config, seed, parent.run_id, owned.path) for seed in todo]
+            if references and not done and jobs_to_run:  # one seed first: a misnamed reference costs one seed only
+                run_seeds(jobs_to_run[:1], parent.run_id, 1)
+                jobs_to_run, done = jobs_to_run[1:], finished_seeds(client, parent.run_id)
+            check_reference_names(references, done)
             run_seeds(jobs_to_run, parent.run_id, jobs)
             done = finished_seeds(client, parent.run_id)
             runs = {seed: done[seed] for seed in seeds if seed in done}
@@ -212,6 +216,16 @@ def set_verdicts(parent: TrackedRun, references: dict[str, float], verdicts: dic
         if key.startswith((VERDICT_TAG, REFERENCE_TAG)) and key not in tags:
             parent.client.delete_tag(parent.run_id, key)
     parent.set_tags(tags)
+
+
+def check_reference_names(references: dict[str, float], done: dict[int, Run]) -> None:
+    """Before the other seeds train: a reference must name a metric the finished seeds report."""
+    reported = set.intersection(*(set(run.data.metrics) for run in done.values())) if done else set()
+    for key in references:
+        if done and key not in reported:
+            tests = ", ".join(sorted(k for k in reported if k.startswith("test/") and k.count("/") == 1)) or "none"
+            raise CnnlabError(f"--reference {key}: not a metric the seeds report; test metrics: {tests} (finished "
+                              "seeds are kept: rerun with the right name)")  # fmt: skip
 
 
 def check_references(references: dict[str, float], values: dict[str, list[float]], intervals: dict) -> None:
