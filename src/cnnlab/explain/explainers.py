@@ -15,8 +15,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from cnnlab.errors import CnnlabError
-from cnnlab.explain.cams import heat_map, overlay, pyramid_maps, target_layer
+from cnnlab.explain.cams import heat_map, overlay, pyramid_maps, require_feature_maps, target_layer
 from cnnlab.explain.feature_maps import feature_map_figure, stage_outputs
+from cnnlab.explain.inputs import Input, picture_names
 from cnnlab.plots.pixels import viewable
 from cnnlab.registry import Registry
 from cnnlab.tasks import BaseTask
@@ -27,7 +28,7 @@ class ExplainOptions:
     method: str | None = None  # None: the task's default (gradcam; eigencam for a detector without a pyramid)
     layer: str | None = None
     target: str | None = None  # a class name; None: the predicted class
-    channels: int = 8  # feature maps shown per stage
+    channels: int | None = None  # feature maps shown per stage; None: feature_maps.DEFAULT_CHANNELS
 
 
 @dataclass
@@ -44,47 +45,55 @@ EXPLAINERS: Registry[Explainer] = Registry("task")
 def explain_inputs(
     task_name: str,
     task: BaseTask,
-    inputs: Sequence[str],
+    inputs: Sequence[Input],
     data_settings: Mapping[str, Any],
     options: ExplainOptions,
     out_dir: Path,
-    encoding: str = "utf-8",
 ) -> list[dict[str, Any]]:
-    """One result per readable item ({"input", "error"} for an unreadable input), its pictures written to out_dir as
-    <stem>_cam.png and <stem>_features.png and named in the result."""
-    from cnnlab.serving.predictors import READERS, distinct_stems, read_images
-
-    read = READERS.get(task_name, read_images)
+    """One result per input ({"input", "error"} for one that could not be read or explained), its pictures written
+    to out_dir as <stem>_cam.png and <stem>_features.png and named in the result."""
     explain = EXPLAINERS.get(task_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     task.eval()
-    for item in inputs:
-        try:
-            named = read(task, item, encoding)
-        except CnnlabError as err:
-            results.append({"input": item, "error": str(err)})
+    for item, stem in zip(inputs, picture_names(inputs, out_dir), strict=True):
+        if item.error is not None:
+            results.append({"input": item.name, "error": item.error})
             continue
-        names = [n if task_name != "text" else f"sentence{len(results) + i + 1}" for i, (n, _) in enumerate(named)]
-        for (name, content), stem in zip(named, distinct_stems(names, out_dir, "_cam.png"), strict=True):
-            try:
-                explanation = explain(task, content, data_settings, options)
-            except CnnlabError as err:  # this input only (a sentence of no known token): the others go on
-                results.append({"input": name, "error": str(err)})
-                continue
-            results.append({"input": name, **explanation.result, **save_pictures(explanation.images, out_dir, stem)})
+        try:
+            explanation = explain(task, item.content, data_settings, options)
+        except CnnlabError as err:  # this input only (a sentence of no known token): the others go on
+            results.append({"input": item.name, "error": str(err)})
+            continue
+        results.append({"input": item.name, **explanation.result, **save_pictures(explanation.images, out_dir, stem)})
     return results
 
 
-def check_options(task_name: str, task: BaseTask, options: ExplainOptions) -> None:
-    """A --target, --layer or --method the run cannot take: one line before anything is made."""
+def check_options(task_name: str, task: BaseTask, options: ExplainOptions, encoding: str | None) -> None:
+    """A --target, --layer, --method, --channels or --encoding the run cannot take: one line before anything is
+    made."""
     if options.target is not None:
         class_index(task, options.target, 0)
     if task_name == "text":
         if options.method not in (None, "windows") or options.layer is not None:
             raise CnnlabError("text runs are explained by their max-pool windows: leave out --method and --layer")
-    elif options.layer is not None:
-        target_layer(task.net, options.layer)
+        if options.channels is not None:
+            raise CnnlabError("--channels: a text run has no feature maps to draw; leave it out")
+        return
+    if encoding is not None:
+        raise CnnlabError(f"--encoding reads the text files of a text run; this {task_name} run reads images: "
+                          "leave it out")  # fmt: skip
+    if options.layer is not None:
+        network = task.net
+        name, layer = target_layer(network, options.layer)
+        require_feature_maps(network, name, layer, example_input(task), pyramid=task_name == "detection")
+
+
+def example_input(task: BaseTask) -> torch.Tensor:
+    """A blank batch of one at the size the network trained at (64×64 where the run does not say: detectors and
+    smp decoders take any multiple of 32)."""
+    size = task.hparams.get("image_size") or (64, 64)
+    return torch.zeros(1, task.hparams.get("in_channels", 3), *size, device=task.device)
 
 
 def save_pictures(images: Mapping[str, np.ndarray | Figure], out_dir: Path, stem: str) -> dict[str, str]:

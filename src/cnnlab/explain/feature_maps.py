@@ -15,6 +15,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from torch import nn  # noqa: E402
 
 STAGES = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+DEFAULT_CHANNELS = 8  # feature maps shown per stage
+MAX_CHANNELS = 128  # a figure 128 maps wide is already ~15,000 pixels; matplotlib refuses 2**23
 MAX_ROWS = 12  # deeper networks show this many stages, the first and the last among them
 
 
@@ -57,10 +59,11 @@ def shown_stages(stages: list[Stage], rows: int = MAX_ROWS) -> list[Stage]:
     return [stages[i] for i in sorted(set(picks.tolist()))]
 
 
-def feature_map_figure(stages: list[Stage], channels: int) -> Figure:
+def feature_map_figure(stages: list[Stage], channels: int | None = None) -> Figure:
     """One row per stage: its first `channels` maps side by side, each scaled to its own range (one image per row:
-    a grid of axes per map took a second a figure)."""
+    a grid of axes per map took a second a figure); no wider than the widest stage."""
     stages = shown_stages(stages)
+    channels = min(channels or DEFAULT_CHANNELS, max((len(stage.maps) for stage in stages), default=1))
     figure, axes = plt.subplots(len(stages), 1, figsize=(1.1 * channels + 2.8, 1.15 * len(stages)), squeeze=False)
     for (axis,), stage in zip(axes, stages, strict=True):
         axis.imshow(_strip(stage.maps[:channels], channels), cmap="viridis", interpolation="nearest")
