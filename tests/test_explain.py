@@ -223,7 +223,7 @@ def test_a_text_run_refuses_an_image_and_a_folder_and_image_options(tmp_path: Pa
     folder.mkdir()
     (tmp_path / "blank.txt").write_text("\n", encoding="utf-16")
     found = read_inputs("text", None, [str(image), str(wide), str(folder), str(tmp_path / "blank.txt")], "utf-16")
-    assert found[0].error == (f"{image} is not a text file (binary data, e.g. an image); a text run explains "
+    assert found[0].error == (f"{image} is not a text file (binary data, e.g. an image); a text run reads "
                               "sentences: give them as arguments or in a .txt file, one per line")  # fmt: skip
     assert (found[1].content, found[1].error) == ("a fine film", None)
     assert found[2].error.startswith(f"{folder} is a folder; pass the files in it")

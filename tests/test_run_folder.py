@@ -6,6 +6,7 @@ was logged says so."""
 from __future__ import annotations
 
 import fcntl
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -121,15 +122,18 @@ def test_a_run_killed_before_its_config_is_named_so_and_failed(tmp_path: Path, s
     assert client.get_run(run.info.run_id).info.status == "FAILED"
 
 
-def test_an_explain_run_is_named_so_and_last_is_the_newest_training_run(tmp_path: Path, store: str) -> None:
-    """An explain run copies its training run's tags; resume, reproduce, repeat... must not take it for one, and
-    neither may `last` (nor a repeat's parent, which trains nothing itself)."""
+def test_explain_and_evaluation_runs_are_refused_and_last_is_a_training_run(tmp_path: Path, store: str) -> None:
+    """Explain and evaluation runs copy their training run's tags; resume, reproduce, repeat... must not take them
+    for one, and neither may `last` (nor a repeat's parent, which trains nothing itself)."""
     client = MlflowClient(store)
     experiment = client.create_experiment("classification")
     trained = client.create_run(experiment).info.run_id
     client.log_text(trained, "task: {name: classification}\ndata: {name: digits}\nrun_dir: x\n", "config.yaml")
     explain = client.create_run(experiment, tags={"cnnlab.explains": trained}).info.run_id
     client.create_run(experiment, tags={"cnnlab.repeat": "0" * 40})
+    evaluation = client.create_run(experiment, tags={"cnnlab.evaluates": trained}).info.run_id
     with pytest.raises(CnnlabError, match=f"run {explain} is a `cnnlab explain` run of run {trained}"):
         load_source_run(client, explain)
+    with pytest.raises(CnnlabError, match=re.escape(f"run {evaluation} is an evaluation (`cnnlab evaluate`) of run")):
+        load_source_run(client, evaluation)
     assert load_source_run(client, "last").run.info.run_id == trained

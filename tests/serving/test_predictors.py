@@ -113,9 +113,15 @@ def test_text_inputs_that_name_missing_files_or_nothing_are_errors(tmp_path: Pat
         data_facts={"num_classes": 2, "class_names": ["neg", "pos"], "vocabulary": ["<pad>", "<unk>", "film"],
                     "tokenizer": {}, "max_length": None},
     )  # fmt: skip
-    results = predict("text", task, [str(tmp_path / "nosuch.txt"), "", "a fine film"], tmp_path, {})
+    image, folder = tmp_path / "photo.jpg", tmp_path / "reviews"
+    Image.new("RGB", (4, 4)).save(image)
+    folder.mkdir()
+    inputs = [str(tmp_path / "nosuch.txt"), "", "a fine film", str(image), str(folder)]
+    results = predict("text", task, inputs, tmp_path, {})
     assert "nosuch.txt: no such file" in results[0]["error"] and "empty sentence" in results[1]["error"]
     assert results[2]["class"] in ("neg", "pos")
+    assert results[3]["error"].startswith(f"{image} is not a text file (binary data, e.g. an image)")
+    assert results[4]["error"].startswith(f"{folder} is a folder; pass the files in it")
 
 
 def test_output_paths_are_checked_before_any_prediction(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ for the pictures of each."""
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,10 +13,7 @@ from typing import Any
 from cnnlab.errors import CnnlabError
 from cnnlab.tasks import BaseTask
 
-# File signatures of the image formats users are likely to hand a text run by mistake.
-IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 MAX_STEM_BYTES = 100  # a file name may have 255 bytes; room for "-N" and "_features.png"
-SNIFFED_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -36,9 +32,6 @@ def read_inputs(task_name: str, task: BaseTask, inputs: Sequence[str], encoding:
     found: list[Input] = []
     for item in inputs:
         try:
-            refuse_folder(item)
-            if task_name == "text":
-                refuse_binary_file(item, encoding)
             items = read(task, item, encoding)
             if not items:  # a text file of blank lines: silence would pass for success
                 raise CnnlabError(f"{item} holds no sentence; give a file with one sentence per line")
@@ -46,35 +39,6 @@ def read_inputs(task_name: str, task: BaseTask, inputs: Sequence[str], encoding:
         except CnnlabError as err:
             found.append(Input(item, error=str(err)))
     return found
-
-
-def refuse_folder(item: str) -> None:
-    if Path(item).is_dir():
-        raise CnnlabError(f"{item} is a folder; pass the files in it (e.g. {Path(item) / '*'})")
-
-
-def refuse_binary_file(item: str, encoding: str) -> None:
-    """An image given to a text run: its bytes would be explained as sentences. NUL bytes are text only in a
-    UTF-16 or UTF-32 file."""
-    path = Path(item)
-    if len(item) >= 4096 or not path.is_file():
-        return  # a sentence, or a missing file the reader reports
-    try:
-        with path.open("rb") as file:
-            head = file.read(SNIFFED_BYTES)
-    except OSError:
-        return  # the reader says why it cannot be read
-    wide = wide_encoding(encoding)
-    if head.startswith(IMAGE_MAGIC) or (b"\x00" in head and not wide):
-        raise CnnlabError(f"{item} is not a text file (binary data, e.g. an image); a text run explains sentences: "
-                          "give them as arguments or in a .txt file, one per line")  # fmt: skip
-
-
-def wide_encoding(encoding: str) -> bool:
-    try:
-        return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
-    except LookupError:
-        return False  # the reader names the unknown encoding
 
 
 def picture_names(inputs: Sequence[Input], out_dir: Path) -> list[str]:

@@ -22,6 +22,7 @@ from cnnlab.data.text.readers import read_lines
 from cnnlab.data.text.vocabulary import pad_batch
 from cnnlab.errors import CnnlabError
 from cnnlab.registry import Registry
+from cnnlab.serving.input_checks import refuse_binary_file, refuse_folder
 from cnnlab.tasks import BaseTask
 
 Predictor = Callable[[BaseTask, Sequence[tuple[str, Any]], Mapping[str, Any], Path], list[dict[str, Any]]]
@@ -70,6 +71,7 @@ def predict(
 
 
 def read_images(task: BaseTask, item: str, encoding: str) -> list[tuple[str, np.ndarray]]:
+    refuse_folder(item)
     return [(item, read_image(Path(item), image_mode(task)))]
 
 
@@ -82,7 +84,9 @@ def read_sentences(task: BaseTask, item: str, encoding: str) -> list[tuple[str, 
     """A sentence, or a text file of them, one per line (named file:line). An argument that names a file which
     is not there (one word ending in .txt, .tsv, ...; or with a "/" and no space) is an error, not a sentence."""
     path = Path(item)
+    refuse_folder(item)
     if len(item) < 4096 and path.is_file():
+        refuse_binary_file(path, encoding)
         return [(f"{item}:{number}", line) for number, line in read_lines(path, encoding, setting="--encoding")]
     if not item.strip():
         raise CnnlabError("an empty sentence was given; give text, or a file of sentences")

@@ -18,7 +18,7 @@ from cnnlab.run_folder import is_held
 from cnnlab.tasks.checkpoints import checkpoint_run_id
 from cnnlab.tracking.run import TrackedRun
 from cnnlab.tracking.run_ids import find_run
-from cnnlab.tracking.tags import ERROR_TAG, EXPLAINS_TAG, REPEAT_TAG, RUN_DIR_TAG, SWEEP_PARENT_TAG
+from cnnlab.tracking.tags import ERROR_TAG, EVALUATES_TAG, EXPLAINS_TAG, REPEAT_TAG, RUN_DIR_TAG, SWEEP_PARENT_TAG
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,16 @@ class SourceRun:
             ) from err
 
 
+# Runs made about a trained run; they copy its tags (config included), but trained nothing themselves.
+ABOUT_ANOTHER_RUN = {EXPLAINS_TAG: "a `cnnlab explain` run", EVALUATES_TAG: "an evaluation (`cnnlab evaluate`)"}
+
+
 def load_source_run(client: MlflowClient, run_id: str) -> SourceRun:
-    """The run `run_id`, or with "last" the newest training run (not a sweep parent) of the store."""
+    """The training run `run_id`, or with "last" the newest training run of the store."""
     run = _latest_run(client) if run_id == "last" else _get_run(client, run_id)
-    if EXPLAINS_TAG in run.data.tags:  # it copies its training run's tags, config included
-        raise CnnlabError(f"run {run.info.run_id} is a `cnnlab explain` run of run {run.data.tags[EXPLAINS_TAG]}; "
-                          "pass that run's id")  # fmt: skip
+    for tag, kind in ABOUT_ANOTHER_RUN.items():
+        if tag in run.data.tags:
+            raise CnnlabError(f"run {run.info.run_id} is {kind} of run {run.data.tags[tag]}; pass that run's id")
     try:
         folder = tempfile.mkdtemp(prefix="cnnlab-config-")
         text = Path(client.download_artifacts(run.info.run_id, "config.yaml", folder)).read_text(encoding="utf-8")
@@ -134,7 +138,7 @@ def _no_run(client: MlflowClient, run_id: str) -> str:
             "MLFLOW_TRACKING_URI at the store that has it")  # fmt: skip
 
 
-NO_MODEL_TAGS = {REPEAT_TAG, EXPLAINS_TAG}  # a repeat's parent, an explain run
+NO_MODEL_TAGS = {REPEAT_TAG, *ABOUT_ANOTHER_RUN}  # a repeat's parent, an explain run, an evaluation
 
 
 def _latest_run(client: MlflowClient) -> Run:
