@@ -14,7 +14,7 @@ SNIFFED_BYTES = 8192
 
 
 def refuse_folder(item: str) -> None:
-    if len(item) < 4096 and Path(item).is_dir():
+    if item and len(item) < 4096 and Path(item).is_dir():  # Path("") is the current folder
         raise CnnlabError(f"{item} is a folder; pass the files in it (e.g. {Path(item) / '*'})")
 
 
