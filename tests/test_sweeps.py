@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
@@ -208,3 +209,40 @@ def test_the_slurm_launcher_config_instantiates() -> None:
         cfg = compose(CONFIG_NAME, overrides=["hydra/launcher=slurm"], return_hydra_config=True)
     launcher = instantiate(cfg.hydra.launcher)
     assert type(launcher).__name__ == "SlurmLauncher" and cfg.hydra.launcher.tasks_per_node == 1
+
+
+def test_a_sweep_whose_every_trial_fails_ends(tmp_path: Path, capfd, monkeypatch) -> None:
+    """Failed trials do not count towards n_trials (the same command again asks for them); a setting that fails
+    every trial must still end the sweep, after n_trials failures, not ask forever."""
+    monkeypatch.chdir(tmp_path)
+    store = migrated_store(tmp_path / "mlflow.db")
+    result = cli(capfd, "train", "-m", "sweep=optuna", "hydra.sweeper.n_trials=2", "optimizer.lr=1e30", *FAST,
+                 store=store)  # fmt: skip
+    assert result.returncode == 1 and "stopping: 2 trials of this sweep failed" in result.stdout + result.stderr
+    states = [t.state for t in study_of(tmp_path).get_trials()]
+    assert states == [optuna.trial.TrialState.FAIL] * 2
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("hydra.sweeper.direction=up", "hydra.sweeper.direction=up is not an option; use maximize or minimize"),
+    ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is not valid; give a whole number, at least 1"),
+    ("hydra.sweeper.n_jobs=two", "hydra.sweeper.n_jobs=two is not valid"),
+    ("hydra.sweeper.pruner=bogus", "hydra.sweeper.pruner=bogus is not an option"),
+    ("hydra.sweeper.storage=notaurl", "hydra.sweeper.storage=notaurl is not a database URL"),
+    ("optimizer.lr=interval(0.1,0.01)", "optimizer.lr=interval(0.1,0.01): "),
+    ("optimizer.lrr=interval(0.001,0.1)", "optimizer.lrr is not a setting here; did you mean optimizer.lr"),
+])  # fmt: skip
+def test_a_bad_sweeper_setting_is_one_line(setting: str, message: str, tmp_path: Path, capfd, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli(capfd, "train", "-m", "sweep=optuna", setting, *FAST, store=migrated_store(tmp_path / "m.db"))
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and errors[-1].startswith(f"cnnlab: error: {message}"), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
+
+
+def test_a_command_line_value_pins_a_key_the_sweep_searches() -> None:
+    from hydra_plugins.cnnlab_optuna.search_space import split_arguments
+
+    space, fixed = split_arguments(["optimizer.lr=tag(log,interval(1e-4,1e-1))", "data.batch_size=choice(32,64)",
+                                    "optimizer.lr=0.01"])  # fmt: skip
+    assert list(space) == ["data.batch_size"] and fixed == ["optimizer.lr=0.01"]

@@ -55,7 +55,11 @@ def first_job(args: list[str]) -> list[str] | None:
     job: list[str] = []
     for override in overrides:
         if override.is_sweep_override() and not _is_listable(override):
-            continue  # a range for a sampling sweeper: nothing to check until it samples
+            # an interval for a sampling sweeper: its lower end stands in for the values it will sample
+            start = getattr(override.value(), "start", None)
+            if start is not None:
+                job.append(f"{override.get_key_element()}={start}")
+            continue
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.value()]
         if override.key_or_group in groups and not override.is_delete():
             options = group_options(override.key_or_group)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 
+from cnnlab.errors import CnnlabError
+
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
@@ -32,12 +34,18 @@ def to_distribution(override: Override) -> BaseDistribution:
 
 
 def split_arguments(arguments: list[str]) -> tuple[dict[str, BaseDistribution], list[str]]:
-    """(searched key -> distribution, fixed overrides passed to every trial as given)."""
+    """(searched key -> distribution, fixed overrides passed to every trial as given). A key given twice takes its
+    last value: `optimizer.lr=0.01` on the command line pins a key the sweep's own params search."""
     space: dict[str, BaseDistribution] = {}
     fixed: list[str] = []
-    for override in OverridesParser.create().parse_overrides(arguments):
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    given = {o.get_key_element(): o for o in overrides}  # a later override of a key wins (the command line's)
+    for override in given.values():
         if override.is_sweep_override():
-            space[override.get_key_element()] = to_distribution(override)
+            try:
+                space[override.get_key_element()] = to_distribution(override)
+            except ValueError as err:  # Optuna's: a reversed interval, a log scale reaching 0
+                raise CnnlabError(f"{override.input_line}: {err}") from None
         else:
             fixed.append(override.input_line)
     return space, fixed

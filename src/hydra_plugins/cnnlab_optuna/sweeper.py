@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -33,6 +34,8 @@ from hydra.core.utils import JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from cnnlab.errors import CnnlabError
 
 if TYPE_CHECKING:
     import optuna
@@ -63,18 +66,14 @@ class OptunaSweeper(Sweeper):
     ) -> None:
         """direction: maximize | minimize, None: from task.monitor_mode. params: {key: sweep override} searched
         besides any sweep given on the command line. n_jobs: trials running at once."""
-        from cnnlab.callbacks.pruning import PRUNERS
-
-        if pruner not in PRUNERS:
-            from cnnlab.errors import CnnlabError
-
-            raise CnnlabError(f"hydra.sweeper.pruner={pruner} is not an option; valid choices: {', '.join(PRUNERS)}")
+        with one_line_errors():
+            check_settings(direction, study_name, n_trials, n_jobs, pruner)
         self.sampler = sampler  # Hydra has instantiated it already (its config has a _target_)
         self.direction = direction
         self.storage_url = storage
         self.study_name = study_name
         self.n_trials = n_trials
-        self.n_jobs = max(1, n_jobs)
+        self.n_jobs = n_jobs
         self.params = OmegaConf.to_container(params) if params else {}
         self.pruning = {"pruner": pruner, "startup_trials": pruner_startup_trials,
                         "warmup_epochs": pruner_warmup_epochs}  # fmt: skip
@@ -92,6 +91,10 @@ class OptunaSweeper(Sweeper):
         self.direction = self.direction or DIRECTIONS[config.task.monitor_mode]
 
     def sweep(self, arguments: list[str]) -> list[Any]:
+        with one_line_errors():
+            return self._sweep(arguments)
+
+    def _sweep(self, arguments: list[str]) -> list[Any]:
         import optuna
 
         from hydra_plugins.cnnlab_optuna.search_space import split_arguments
@@ -102,6 +105,8 @@ class OptunaSweeper(Sweeper):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # trials of a sweeper that died: FAIL, asked again
+        if study.get_trials(deepcopy=False):  # a resumed (or shared) study: a seeded sampler would repeat its
+            study.sampler.reseed_rng()  # first process's draws, and rerun trials already run
         log.info("Optuna study %s in %s: %d of %d trials to run", study.study_name, self.storage_url,
                  max(0, self.n_trials - len(_counted(study))), self.n_trials)  # fmt: skip
         runner = self._runner(space, fixed, study, storage)
@@ -113,8 +118,6 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         storage: Any = self.storage_url
-        if self.storage_url and self.storage_url.startswith("sqlite:///"):
-            Path(self.storage_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         if self.storage_url:
             interval, grace = self.heartbeat
             storage = open_storage(self.storage_url, interval, grace)
@@ -143,6 +146,10 @@ class OptunaSweeper(Sweeper):
         pruned = states.count(optuna.trial.TrialState.PRUNED)
         complete = states.count(optuna.trial.TrialState.COMPLETE)
         log.info("Study %s: %d complete, %d pruned of %d", study.study_name, complete, pruned, self.n_trials)
+        if running := states.count(optuna.trial.TrialState.RUNNING):
+            log.warning("%d trial(s) of the study are still RUNNING in another process, or in one that died (failed "
+                        "after hydra.sweeper.grace_period=%ds without a heartbeat): the same command again completes "
+                        "the study", running, self.heartbeat[1])  # fmt: skip
         if complete:
             best = study.best_trial
             log.info("Best trial %d: %s = %s with %s", best.number, self.config.task.monitor, best.value, best.params)
@@ -158,6 +165,7 @@ class TrialRunner:
         self.study = study
         self.storage = storage
         self.running: dict[int, optuna.trial.Trial] = {}  # trial number -> trial, while its job runs
+        self.failures = 0  # trials this sweep told FAIL
         self.lock = threading.Lock()
 
     def run(self) -> list[Any]:
@@ -178,6 +186,9 @@ class TrialRunner:
         import optuna
 
         if len(_counted(self.study)) >= self.sweeper.n_trials:
+            return None
+        if self.failures >= self.sweeper.n_trials:  # every trial failing (a bad setting): no end otherwise
+            log.error("stopping: %d trials of this sweep failed; see their runs' cnnlab.error", self.failures)
             return None
         with warnings.catch_warnings():  # the heartbeat is sent by this sweeper, not by Study.optimize
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
@@ -207,6 +218,7 @@ class TrialRunner:
             self.study.tell(trial, value)
         else:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.failures += 1
 
     def overrides(self, trial: optuna.trial.Trial) -> list[str]:
         return [*self.fixed, *(f"{key}={trial.params[key]}" for key in self.space)]
@@ -298,7 +310,7 @@ class WorkerPool(TrialRunner):
         shared = (self.sweeper.hydra_context, self.sweeper.task_function, Singleton.get_state())
         results = []
         pending: dict[Future, optuna.trial.Trial] = {}
-        stop = get_context("loky").Event()
+        stop = get_context("loky").Semaphore(0)
         executor = ProcessPoolExecutor(max_workers=self.sweeper.n_jobs, initializer=start_worker, initargs=(stop,))
         try:
             with self.heartbeats():
@@ -315,7 +327,7 @@ class WorkerPool(TrialRunner):
                             self.tell(pending.pop(future), result)
                             results.append(result)
                 except BaseException:  # Ctrl-C, SIGTERM: the running jobs end their runs before the workers go
-                    stop_workers(stop, pending)
+                    stop_workers(stop, pending, self.sweeper.n_jobs)
                     raise
         finally:
             executor.shutdown(wait=False, kill_workers=bool(pending))
@@ -331,10 +343,39 @@ class WorkerPool(TrialRunner):
         return job
 
 
-def stop_workers(stop: Any, pending: dict[Future, Any]) -> None:
+def check_settings(direction: str | None, study_name: str, n_trials: Any, n_jobs: Any, pruner: str) -> None:
+    from cnnlab.callbacks.pruning import PRUNERS
+
+    if direction not in (None, *DIRECTIONS.values()):
+        raise CnnlabError(f"hydra.sweeper.direction={direction} is not an option; use maximize or minimize (or leave "
+                          "it out: task.monitor_mode decides)")  # fmt: skip
+    for key, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CnnlabError(f"hydra.sweeper.{key}={value} is not valid; give a whole number, at least 1")
+    if not str(study_name).strip():
+        raise CnnlabError("hydra.sweeper.study_name is empty; name the study (default: <task>-<backbone>-<data>)")
+    if pruner not in PRUNERS:
+        raise CnnlabError(f"hydra.sweeper.pruner={pruner} is not an option; valid choices: {', '.join(PRUNERS)}")
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Hydra prints a sweeper's exception with its traceback, or wraps it in its instantiation message: a setting
+    the user got wrong is one line instead."""
+    from cnnlab.errors import user_message
+
+    try:
+        yield
+    except CnnlabError as err:
+        print(f"cnnlab: error: {user_message(err)}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def stop_workers(stop: Any, pending: dict[Future, Any], workers: int) -> None:
     """Asks every worker to stop its job (cnnlab.sweep_workers) and waits up to STOP_GRACE_S for the jobs to mark
     their runs KILLED and save their checkpoints; a second Ctrl-C stops waiting."""
-    stop.set()
+    for _ in range(workers):
+        stop.release()  # never blocks, unlike an Event's set() with a waiter that died
     for future in pending:
         future.cancel()  # a trial still queued never starts
     running = [future for future in pending if not future.done()]
@@ -348,14 +389,26 @@ def open_storage(url: str, heartbeat_interval: int, grace_period: int, attempts:
     race to make them (PostgreSQL: a duplicate `alembic_version` type); the ones that lose open what the winner
     made, after a pause."""
     import optuna
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
+    from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 
+    setting = f"hydra.sweeper.storage={url}"
+    try:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CnnlabError(f"{setting}: cannot make its folder ({err.strerror}); give a path you can write to") from None
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval,
                                                   grace_period=grace_period)  # fmt: skip
+        except ArgumentError:
+            raise CnnlabError(f"{setting} is not a database URL; e.g. sqlite:///outputs/optuna/studies.db or "
+                              "postgresql://USER@HOST:5432/DB") from None  # fmt: skip
+        except OperationalError as err:
+            reason = " ".join(str(err.orig or err).split())[:200]
+            raise CnnlabError(f"{setting}: cannot open the database ({reason}); check the path or server") from None
         except (IntegrityError, ProgrammingError) as err:
             if attempt == attempts - 1:
                 raise
